@@ -1,0 +1,210 @@
+"""MAML, first-order MAML and Meta-SGD: meta-learning an initialisation (and learning rates).
+
+Defined in notebooks ``03_maml_sinusoid`` (where the inner and outer loops are first written out
+with nested ``tf.GradientTape``) and ``04_maml_omniglot``.
+
+- MAML: Finn, Abbeel & Levine 2017, "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
+  Networks", arXiv 1703.03400.
+- Meta-SGD: Li, Zhou, Chen & Li 2017, "Meta-SGD: Learning to Learn Quickly for Few-Shot
+  Learning", arXiv 1707.09835.
+
+The inner loop is explicit tensor arithmetic on the model's weights,
+``theta' = theta - inner_lr * grad L_support(theta)``, evaluated with Keras 3's
+``model.stateless_call`` so the adapted weights are ordinary tensors the outer
+``tf.GradientTape`` differentiates through (second order unless ``first_order=True``). Nothing is
+assigned to the model during adaptation, so no gradient path is cut.
+
+Usage (the same shape for every algorithm of the course)::
+
+    maml = MAML(conv4(n_way=5), inner_lr=0.4, inner_steps=1, first_order=False)
+    metrics = maml.train_step(support_x, support_y, query_x, query_y)   # one meta-update
+    fast_weights = maml.adapt(support_x[0], support_y[0])              # one task
+    logits = maml.forward(fast_weights, query_x[0])
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import tensorflow as tf
+
+TASK_TYPES = ("classification", "regression")
+
+
+def _check_positive(name, value, kind=numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        what = "int" if kind is numbers.Integral else "number"
+        raise ValueError(f"{name} must be a positive {what}, got {value!r}.")
+
+
+def task_loss_and_metric(task_type: str, y_true, y_pred):
+    """Mean loss and the reported metric: cross-entropy and accuracy for classification (logits,
+    integer labels), mean squared error (twice) for regression."""
+    if task_type == "classification":
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y_true, y_pred, from_logits=True))
+        correct = tf.equal(tf.argmax(y_pred, axis=-1, output_type=tf.int32),
+                           tf.cast(y_true, tf.int32))
+        return loss, tf.reduce_mean(tf.cast(correct, tf.float32))
+    loss = tf.reduce_mean(tf.square(tf.cast(y_true, y_pred.dtype) - y_pred))
+    return loss, loss
+
+
+def _tensors(variables) -> list:
+    """Keras variables as the ``tf.Variable``s behind them (what ``tf.GradientTape`` watches)."""
+    return [getattr(v, "value", v) for v in variables]
+
+
+class MAML:
+    """Model-Agnostic Meta-Learning (Finn et al. 2017, arXiv 1703.03400).
+
+    Learns an initialisation ``theta`` such that ``inner_steps`` gradient steps on a new task's
+    support set give low loss on its query set. The meta-gradient of the query loss flows through
+    the inner updates (second-order) unless ``first_order=True``, which treats the inner gradients
+    as constants (first-order MAML, section 5.2 of the paper).
+
+    Batch normalisation: use :class:`metalearn_helpers.models.BatchStatNorm`, which normalises
+    every forward pass with its own batch's statistics, as the paper's code does.
+
+    Args:
+        model: a built ``keras.Model``; its weights are the meta-learned initialisation.
+        inner_lr: step size ``alpha`` of the inner loop (0.01 sinusoid, 0.4 Omniglot).
+        inner_steps: inner gradient steps during meta-training (and by default at test time).
+        first_order: drop second derivatives (cheaper; section 5.2).
+        task_type: ``"classification"`` (cross-entropy on logits, accuracy) or ``"regression"``
+            (mean squared error).
+        meta_optimizer: Keras optimizer of the outer loop (default ``Adam(1e-3)``).
+        jit_compile: compile the meta-step with XLA (slower for convolutions on CPU: see
+            ``benchmarks/``).
+
+    Example::
+
+        maml = MAML(sinusoid_mlp(), inner_lr=0.01, task_type="regression")
+        for batch in tasks.batches(meta_batch_size=25, seed=0):
+            maml.train_step(*batch.arrays())
+    """
+
+    def __init__(self, model, inner_lr: float, inner_steps: int = 1, first_order: bool = False,
+                 task_type: str = "classification", meta_optimizer=None,
+                 jit_compile: bool = False):
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+        if not model.built or not model.trainable_variables:
+            raise ValueError("model must be built (give it an Input) and have trainable weights.")
+        _check_positive("inner_lr", inner_lr)
+        _check_positive("inner_steps", inner_steps, numbers.Integral)
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}.")
+        self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
+        self.first_order, self.task_type = bool(first_order), task_type
+        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(1e-3)
+        self.meta_optimizer.build(self.meta_variables)
+        self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+        self._score = tf.function(self._score_task, reduce_retracing=True)
+
+    # -- the algorithm ------------------------------------------------------------------------
+    @property
+    def meta_variables(self) -> list:
+        """What the outer loop learns: the initialisation (Meta-SGD adds learning rates)."""
+        return list(self.model.trainable_variables)
+
+    def forward(self, params, x):
+        """The model's output with weights ``params`` (a list like ``trainable_variables``)."""
+        outputs, _ = self.model.stateless_call(params, self.model.non_trainable_variables, x)
+        return outputs
+
+    def inner_update(self, params, grads):
+        """One inner step: ``theta - inner_lr * grad``."""
+        return [p - self.inner_lr * g for p, g in zip(params, grads)]
+
+    def adapt(self, support_x, support_y, params=None, inner_steps: int | None = None):
+        """Adapt to one task: ``inner_steps`` gradient steps on its support set.
+
+        Returns the adapted weights as tensors; differentiable with respect to ``params``
+        (default: the model's weights) to second order unless ``first_order``.
+        """
+        params = _tensors(self.model.trainable_variables if params is None else params)
+        for _ in range(self.inner_steps if inner_steps is None else inner_steps):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                loss, _ = task_loss_and_metric(self.task_type, support_y,
+                                               self.forward(params, support_x))
+            grads = tape.gradient(loss, params)
+            if self.first_order:
+                grads = [tf.stop_gradient(g) for g in grads]
+            params = self.inner_update(params, grads)
+        return params
+
+    def query_loss(self, support_x, support_y, query_x, query_y, inner_steps=None):
+        """Loss and metric on the query set after adapting on the support set."""
+        fast_weights = self.adapt(support_x, support_y, inner_steps=inner_steps)
+        return task_loss_and_metric(self.task_type, query_y, self.forward(fast_weights, query_x))
+
+    def _train_step(self, support_x, support_y, query_x, query_y):
+        """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks.
+
+        Tasks are looped inside the graph (``tf.range``), which keeps tracing short; each task's
+        meta-gradient is accumulated so only one task's graph is alive at a time.
+        """
+        variables = self.meta_variables
+        grads = [tf.zeros_like(v) for v in variables]
+        loss_sum, metric_sum = tf.constant(0.0), tf.constant(0.0)
+        n_tasks = tf.shape(support_x)[0]
+        for i in tf.range(n_tasks):
+            with tf.GradientTape() as tape:
+                loss, metric = self.query_loss(support_x[i], support_y[i], query_x[i],
+                                               query_y[i])
+            grads = [a + b for a, b in zip(grads, tape.gradient(loss, _tensors(variables)))]
+            loss_sum += loss
+            metric_sum += metric
+        n = tf.cast(n_tasks, tf.float32)
+        self.meta_optimizer.apply([g / n for g in grads], variables)
+        return {"loss": loss_sum / n, self.metric_name: metric_sum / n}
+
+    # -- using it -------------------------------------------------------------------------------
+    @property
+    def metric_name(self) -> str:
+        return "accuracy" if self.task_type == "classification" else "mse"
+
+    def _score_task(self, support_x, support_y, query_x, query_y, inner_steps):
+        return self.query_loss(support_x, support_y, query_x, query_y, inner_steps)[1]
+
+    def score_episode(self, episode, inner_steps: int | None = None) -> float:
+        """Adapt on ``episode``'s support set and return the query metric (accuracy or MSE).
+
+        ``inner_steps`` defaults to the training value (MAML tests Omniglot with 3 steps)."""
+        steps = self.inner_steps if inner_steps is None else inner_steps
+        _check_positive("inner_steps", steps, numbers.Integral)
+        return float(self._score(*episode.arrays(), steps))
+
+    def trackables(self) -> dict:
+        """What a checkpoint must hold to resume meta-training."""
+        return {"model": self.model, "meta_optimizer": self.meta_optimizer}
+
+
+class MetaSGD(MAML):
+    """Meta-SGD (Li et al. 2017, arXiv 1707.09835): MAML that also meta-learns a learning rate
+    for every parameter, ``theta' = theta - alpha * grad`` with ``alpha`` a tensor shaped like
+    ``theta`` (initialised to ``inner_lr`` here), so the inner loop's direction is learned too.
+    The paper adapts with a single inner step."""
+
+    def __init__(self, model, inner_lr: float, **kwargs):
+        _check_positive("inner_lr", inner_lr)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+        self.inner_lrs = [keras.Variable(keras.initializers.Constant(float(inner_lr))(
+                                             v.shape, dtype=v.dtype), dtype=v.dtype,
+                                         name=f"alpha_{i}")
+                          for i, v in enumerate(model.trainable_variables)]
+        super().__init__(model, inner_lr, **kwargs)
+
+    @property
+    def meta_variables(self) -> list:
+        return list(self.model.trainable_variables) + list(self.inner_lrs)
+
+    def inner_update(self, params, grads):
+        return [p - alpha * g for p, g, alpha in zip(params, grads, self.inner_lrs)]
+
+    def trackables(self) -> dict:
+        return {**super().trackables(), "inner_lrs": self.inner_lrs}
