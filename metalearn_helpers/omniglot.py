@@ -167,6 +167,7 @@ def download_omniglot(dest: str | os.PathLike, base_url: str = OFFICIAL_BASE_URL
     for name in ACCEPTED_CHECKSUMS:
         target = dest / name
         if target.exists():
+            verify_zip(target)
             continue
         with tempfile.TemporaryDirectory(dir=dest) as tmp:
             try:
