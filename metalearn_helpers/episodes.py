@@ -108,8 +108,9 @@ class OmniglotEpisodes(_TaskFamily):
                 f"be disjoint, so k_shot + n_query <= {DRAWINGS_PER_CHARACTER}."
             )
         characters = np.arange(len(data.images)) if characters is None else np.asarray(characters)
-        if characters.ndim != 1 or len(characters) == 0:
-            raise ValueError("characters must be a non-empty 1-D array of character indices.")
+        if characters.ndim != 1 or len(characters) == 0 or characters.dtype.kind not in "iu":
+            raise ValueError("characters must be a non-empty 1-D array of integer character "
+                             "indices (e.g. a split from split_characters).")
         n_rot = 4 if rotations else 1
         # A class is a (character, quarter turns) pair.
         self.classes = np.stack(np.meshgrid(characters, np.arange(n_rot), indexing="ij"),

@@ -70,7 +70,9 @@ class MAML:
     Args:
         model: a built ``keras.Model``; its weights are the meta-learned initialisation.
         inner_lr: step size ``alpha`` of the inner loop (0.01 sinusoid, 0.4 Omniglot).
-        inner_steps: inner gradient steps during meta-training (and by default at test time).
+        inner_steps: inner gradient steps during meta-training.
+        eval_inner_steps: inner steps when scoring test episodes (default ``inner_steps``; the
+            paper uses 3 at test for 5-way Omniglot after training with 1).
         first_order: drop second derivatives (cheaper; section 5.2).
         task_type: ``"classification"`` (cross-entropy on logits, accuracy) or ``"regression"``
             (mean squared error).
@@ -87,17 +89,20 @@ class MAML:
 
     def __init__(self, model, inner_lr: float, inner_steps: int = 1, first_order: bool = False,
                  task_type: str = "classification", meta_optimizer=None,
-                 jit_compile: bool = False):
+                 eval_inner_steps: int | None = None, jit_compile: bool = False):
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
         if not model.built or not model.trainable_variables:
             raise ValueError("model must be built (give it an Input) and have trainable weights.")
         _check_positive("inner_lr", inner_lr)
         _check_positive("inner_steps", inner_steps, numbers.Integral)
+        eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
+        _check_positive("eval_inner_steps", eval_inner_steps, numbers.Integral)
         if task_type not in TASK_TYPES:
             raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}.")
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.first_order, self.task_type = bool(first_order), task_type
+        self.eval_inner_steps = int(eval_inner_steps)
         self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(1e-3)
         self.meta_optimizer.build(self.meta_variables)
         self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
@@ -171,10 +176,9 @@ class MAML:
         return self.query_loss(support_x, support_y, query_x, query_y, inner_steps)[1]
 
     def score_episode(self, episode, inner_steps: int | None = None) -> float:
-        """Adapt on ``episode``'s support set and return the query metric (accuracy or MSE).
-
-        ``inner_steps`` defaults to the training value (MAML tests Omniglot with 3 steps)."""
-        steps = self.inner_steps if inner_steps is None else inner_steps
+        """Adapt on ``episode``'s support set and return the query metric (accuracy or MSE),
+        with ``inner_steps`` (default ``eval_inner_steps``) inner steps."""
+        steps = self.eval_inner_steps if inner_steps is None else inner_steps
         _check_positive("inner_steps", steps, numbers.Integral)
         return float(self._score(*episode.arrays(), steps))
 

@@ -333,7 +333,7 @@ def load_omniglot(
     Returns:
         An :class:`Omniglot` with 964 + 659 characters x 20 drawings.
     """
-    if not isinstance(image_size, int) or image_size < 1:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise ValueError(f"image_size must be a positive int, got {image_size!r}.")
     cache_file = Path(cache or cache_dir()) / f"omniglot_{image_size}.npz"
     data = None

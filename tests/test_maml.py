@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from metalearn_helpers.episodes import Episode
 from metalearn_helpers.maml import MAML, MetaSGD, _tensors, task_loss_and_metric
+from metalearn_helpers.reptile import Reptile
 from metalearn_helpers.models import BatchStatNorm, conv4, sinusoid_mlp
 
 
@@ -132,7 +133,7 @@ def test_tf_nn_moments_gives_wrong_second_order_gradients():
 
 
 @pytest.mark.parametrize("algorithm_class,first_order",
-                         [(MAML, False), (MAML, True), (MetaSGD, False)])
+                         [(MAML, False), (MAML, True), (MetaSGD, False), (Reptile, True)])
 def test_five_iterations_beat_chance_on_a_learnable_task_family(algorithm_class, first_order):
     """Cheap integration test (in the spirit of learn2learn's): a few meta-steps on synthetic
     2-way tasks whose classes are bright-left vs bright-right images lift query accuracy above
@@ -156,7 +157,10 @@ def test_five_iterations_beat_chance_on_a_learnable_task_family(algorithm_class,
             sets.append(task)
         return [np.stack(a) for a in zip(*sets)]
 
-    algorithm = algorithm_class(conv4(2, filters=8), inner_lr=0.4, first_order=first_order)
+    if algorithm_class is Reptile:
+        algorithm = Reptile(conv4(2, filters=8), inner_lr=0.01, inner_steps=5, meta_lr=1.0)
+    else:
+        algorithm = algorithm_class(conv4(2, filters=8), inner_lr=0.4, first_order=first_order)
     for _ in range(5):
         algorithm.train_step(*batch())
     accuracy = np.mean([algorithm.score_episode(Episode(*(a[0] for a in batch(1, 10))))
@@ -182,3 +186,20 @@ def test_invalid_parameters(kwargs, error):
 def test_model_must_be_keras():
     with pytest.raises(TypeError, match="keras.Model"):
         MAML(lambda x: x, inner_lr=0.1)
+
+
+def test_reptile_moves_initialisation_toward_adapted_weights():
+    """With meta_lr = 1 and one task, Reptile's update lands exactly on the adapted weights."""
+    keras.utils.set_random_seed(4)
+    model = sinusoid_mlp()
+    reptile = Reptile(model, inner_lr=0.01, inner_steps=3, inner_batch_size=20, meta_lr=1.0,
+                      meta_lr_final=1.0, task_type="regression")
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-5, 5, size=(1, 20, 1)).astype(np.float32)
+    y = np.sin(x).astype(np.float32)
+    # The full batch each step makes the inner loop deterministic: adapt on the task's data.
+    expected = [w.numpy() for w in reptile.adapt(np.concatenate([x[0, :10], x[0, 10:]]),
+                                                  np.concatenate([y[0, :10], y[0, 10:]]))]
+    reptile.train_step(x[:, :10], y[:, :10], x[:, 10:], y[:, 10:])
+    for variable, want in zip(model.trainable_variables, expected):
+        np.testing.assert_allclose(variable.numpy(), want, rtol=1e-5, atol=1e-6)
