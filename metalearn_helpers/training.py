@@ -1,0 +1,547 @@
+"""The course's one meta-training loop: progress bar, learning curves, checkpoints, resume.
+
+Introduced in notebook ``03_maml_sinusoid`` and shared by every algorithm notebook from 03 onwards
+(optimisation-based, metric-based and model-based learners alike): an algorithm only says how to
+make one meta-update; :func:`meta_train` does the rest the same way for all of them.
+
+The protocol an algorithm satisfies (duck typing, no base class)::
+
+    algorithm.train_step(support_x, support_y, query_x, query_y) -> dict[str, tf.Tensor]
+        One meta-update on a meta-batch (every tensor has a leading meta-batch axis), already
+        wrapped in ``tf.function`` by the algorithm. The dict holds at least ``"loss"`` (a
+        scalar) and usually ``"accuracy"`` or ``"mse"``; every entry is logged.
+    algorithm.trackables() -> dict[str, trackable]
+        What a ``tf.train.Checkpoint`` must save to resume, e.g.
+        ``{"model": keras_model, "optimizer": keras_optimizer, "inner_lrs": [variables]}``.
+        Models must be built (given an ``Input``) before training.
+
+What the loop guarantees:
+
+- Batches come from :func:`metalearn_helpers.episodes.episode_dataset` (prefetched on a background
+  thread). A fresh run uses ``seed``; a resumed run reseeds the stream from ``(seed, step)`` so it
+  does not replay the batches it has already trained on. A resumed run therefore sees different
+  batches than an uninterrupted one: same distribution, not the same numbers.
+- With ``run_dir``, a checkpoint (the step counter + ``trackables()``) and ``history.json`` are
+  written at step 0, every ``checkpoint_every`` steps, at the end and when the run is interrupted
+  (Jupyter's stop button), and calling :func:`meta_train` again with the same ``run_dir``
+  continues from the last checkpoint; ``n_steps`` is the total, so a finished run returns at once.
+- A non-finite loss stops the run with ``FloatingPointError``; the algorithm's variables are put
+  back to the last good checkpoint (or, without ``run_dir``, to the last log point) first, and
+  only finite states are ever saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import numbers
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .episodes import episode_dataset
+
+HISTORY_FILE = "history.json"
+MAX_CHECKPOINTS_KEPT = 3
+_LIVE_PLOT_MIN_INTERVAL = 1.0  # seconds between redraws of the live learning curves
+
+
+# -- history --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class History:
+    """What a meta-training run logged, continuous across resumes.
+
+    ``train`` holds one record per log interval, the metrics of ``train_step`` averaged over the
+    steps since the previous record: ``{"step": 500, "elapsed": 12.3, "metrics": {"loss": ...}}``
+    (``step``: meta-updates done; ``elapsed``: seconds of meta-training so far, over all sessions).
+    ``validation`` holds the results of ``validate()`` in the same form. ``config`` records the
+    arguments of the run (seed, meta-batch size, ...).
+    """
+
+    train: list = dataclasses.field(default_factory=list)
+    validation: list = dataclasses.field(default_factory=list)
+    config: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def step(self) -> int:
+        """The last step logged (0 for an empty history)."""
+        return max((r["step"] for r in self.train + self.validation), default=0)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of meta-training logged so far."""
+        return max((r["elapsed"] for r in self.train + self.validation), default=0.0)
+
+    def series(self, name: str, validation: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of one metric, e.g. ``history.series("loss")`` for a plot."""
+        records = [r for r in (self.validation if validation else self.train)
+                   if name in r["metrics"]]
+        return (np.array([r["step"] for r in records], dtype=np.int64),
+                np.array([r["metrics"][name] for r in records], dtype=np.float64))
+
+    def metric_names(self) -> list[str]:
+        """Metric names in the order they first appear, training metrics first."""
+        names = {}
+        for record in self.train + self.validation:
+            names.update(dict.fromkeys(record["metrics"]))
+        return list(names)
+
+    def truncate(self, step: int) -> History:
+        """A copy without the records after ``step``."""
+        return History([r for r in self.train if r["step"] <= step],
+                       [r for r in self.validation if r["step"] <= step], dict(self.config))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        data = json.loads(text)
+        return cls(list(data.get("train", [])), list(data.get("validation", [])),
+                   dict(data.get("config", {})))
+
+    def save(self, path) -> None:
+        """Write as JSON atomically (a crash never leaves half a file)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(self.to_json())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path) -> History:
+        with open(path) as f:
+            return cls.from_json(f.read())
+
+    def plot(self, metrics=None, fig=None):
+        """Learning curves; see :func:`plot_history`."""
+        return plot_history(self, metrics, fig=fig)
+
+
+def plot_history(history: History, metrics=None, *, fig=None):
+    """Learning curves of a :class:`History`: one panel per metric, the training curve (averaged
+    per log interval) as a line and validation results as markers on the same axes. A validation
+    metric goes on the panel of the training metric of the same name, or of its name without a
+    ``val_`` prefix (``val_accuracy`` joins ``accuracy``).
+
+    Args:
+        history: what :func:`meta_train` returned (or ``History.load(run_dir/history.json)``).
+        metrics: a name or names of panels to draw (default: all, training metrics first).
+        fig: a figure to clear and draw into (the live plot reuses one); default a new one.
+
+    Returns the matplotlib ``Figure``. It is closed to pyplot, so a notebook shows it once when it
+    is the cell's last expression (``display(fig)`` otherwise).
+    """
+    import matplotlib.pyplot as plt
+
+    train_names = {k: None for r in history.train for k in r["metrics"]}
+    panel_of = {v: v[4:] if v.startswith("val_") and v[4:] in train_names else v
+                for r in history.validation for v in r["metrics"]}
+    if metrics is None:
+        panels = list({**train_names, **dict.fromkeys(panel_of.values())}) or ["loss"]
+    else:
+        panels = [metrics] if isinstance(metrics, str) else list(metrics)
+    size = (min(4.0 * len(panels), 12.0), 3.0)
+    if fig is None:
+        fig = plt.figure(figsize=size, dpi=80)
+        plt.close(fig)
+    fig.clear()
+    fig.set_size_inches(*size)
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        steps, values = history.series(panel)
+        curves = [values]
+        if len(steps):
+            ax.plot(steps, values, lw=1.2, label="meta-training")
+        for name in [v for v, p in panel_of.items() if panel in (v, p)]:
+            val_steps, val_values = history.series(name, validation=True)
+            label = "validation" if name in (panel, f"val_{panel}") else f"validation {name}"
+            ax.plot(val_steps, val_values, "o--", ms=4, lw=0.8, label=label)
+            curves.append(val_values)
+        every = np.concatenate(curves)
+        if (panel in ("loss", "mse") and len(every) and np.all(every > 0)
+                and every.max() > 20 * every.min()):
+            ax.set_yscale("log")
+        ax.set_xlabel("meta-training step")
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        if len(curves) > 1:
+            ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+class _LivePlot:
+    """Learning curves redrawn in place in a notebook: one PNG output updated through a display
+    handle (``clear_output`` would also wipe the progress bar), at most every second or so."""
+
+    def __init__(self, metrics=None):
+        from IPython.display import display
+
+        self.metrics, self.fig, self.last_draw, self.interval = metrics, None, -math.inf, 0.0
+        self.handle = display(display_id=True)
+
+    def update(self, history: History, force: bool = False) -> None:
+        from IPython.display import Image
+
+        now = time.perf_counter()
+        if not force and now - self.last_draw < self.interval:
+            return
+        self.fig = plot_history(history, self.metrics, fig=self.fig)
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png")
+        self.handle.update(Image(data=buffer.getvalue()))
+        self.last_draw = time.perf_counter()
+        # Drawing must not slow training noticeably: wait ten drawing times between redraws.
+        self.interval = max(_LIVE_PLOT_MIN_INTERVAL, 10 * (self.last_draw - now))
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+# -- state: variables, snapshots, checkpoints -----------------------------------------------------
+def _variables(checkpoint: tf.train.Checkpoint) -> list:
+    """Every variable a checkpoint reaches (model weights, optimizer slots, step counter...)."""
+    found = {}
+    for obj in tf.train.TrackableView(checkpoint).descendants():
+        if isinstance(obj, (tf.Variable, keras.Variable)):
+            found.setdefault(id(obj), obj)
+    return list(found.values())
+
+
+class _Snapshot:
+    """The values of every variable at one step, in memory, to go back to after a divergence."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, step: int):
+        self.checkpoint, self.step = checkpoint, step
+        self.values = {id(v): (v, np.array(v.numpy())) for v in _variables(checkpoint)}
+
+    def finite(self) -> bool:
+        return all(np.isfinite(a).all() for _, a in self.values.values()
+                   if np.issubdtype(a.dtype, np.floating))
+
+    def restore(self) -> None:
+        """Put every variable back. Variables created since (e.g. the optimizer slots a Keras
+        optimizer builds on its first update) go back to zeros, as Keras initialises them."""
+        for v in _variables(self.checkpoint):
+            if id(v) in self.values:
+                v.assign(self.values[id(v)][1])
+            else:
+                v.assign(np.zeros(v.shape, np.array(v.numpy()).dtype))
+
+
+def _different_model_error(run_dir, path, cause) -> ValueError:
+    cause = " ".join(str(cause).split())  # TensorFlow's messages can span many lines
+    cause = cause if len(cause) <= 600 else cause[:600] + " ..."
+    return ValueError(
+        f"The checkpoint in run_dir={str(run_dir)!r} ({os.path.basename(path)}) was made for a "
+        f"different model (another architecture, shapes or set of variables) than this "
+        f"algorithm's trackables(): {cause}\nThe checkpoint was left untouched. To start a new "
+        f"run, re-create the model and its optimizer (re-run the cells that build them) and pass "
+        f"another run_dir; delete {str(run_dir)!r} only if you no longer need that run."
+    )
+
+
+# -- argument checks ------------------------------------------------------------------------------
+def _check_int(name: str, value, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+
+
+def _checked_trackables(algorithm) -> dict:
+    for method in ("train_step", "trackables"):
+        if not callable(getattr(algorithm, method, None)):
+            raise TypeError(
+                f"algorithm must have a callable {method}() (see the protocol in "
+                f"metalearn_helpers.training: train_step(support_x, support_y, query_x, query_y) "
+                f"-> dict of metrics with 'loss', and trackables() -> dict of what to "
+                f"checkpoint); got a {type(algorithm).__name__} without it.")
+    trackables = algorithm.trackables()
+    if not isinstance(trackables, Mapping) or not trackables:
+        raise TypeError(f"algorithm.trackables() must return a non-empty dict of name -> "
+                        f"trackable (model, optimizer, variables); got {trackables!r}.")
+    for name in trackables:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"algorithm.trackables() keys must be identifiers, got {name!r}.")
+        if name in ("step", "save_counter"):
+            raise ValueError(f"algorithm.trackables() must not use the name {name!r}: "
+                             f"meta_train's checkpoint uses it.")
+    for name, obj in trackables.items():
+        if isinstance(obj, keras.layers.Layer) and not obj.built:
+            raise ValueError(f"algorithm.trackables()[{name!r}] is a Keras model/layer that is not "
+                             f"built yet; build it (e.g. give it a keras.Input) before meta_train "
+                             f"so a checkpoint can be restored into it.")
+    return dict(trackables)
+
+
+def _stream_seed(seed: int, step: int) -> int:
+    """The episode stream's seed: ``seed`` for a fresh run, a fresh stream per resume step."""
+    if step == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0])
+
+
+# -- the loop -------------------------------------------------------------------------------------
+def meta_train(algorithm, tasks, *, n_steps: int, meta_batch_size: int, seed: int = 0,
+               run_dir=None, validate: Callable[[], Mapping[str, float]] | None = None,
+               validate_every: int = 500, checkpoint_every: int = 500, log_every: int = 10,
+               progress: bool = True, live_plot: bool = False) -> History:
+    """Meta-train ``algorithm`` on meta-batches of ``tasks`` for ``n_steps`` meta-updates in total.
+
+    Introduced in notebook ``03_maml_sinusoid``; every algorithm notebook from 03 onwards trains
+    with it. ``algorithm`` follows the protocol of this module's docstring (``train_step`` and
+    ``trackables``).
+
+    Args:
+        algorithm: the learner (anything with ``train_step`` and ``trackables``).
+        tasks: a task family of :mod:`metalearn_helpers.episodes` (``OmniglotEpisodes``,
+            ``SinusoidTasks``).
+        n_steps: total meta-updates, counting those done before a resume.
+        meta_batch_size: tasks per meta-update.
+        seed: seed of the episode stream (not of the model's initial weights: seed those with
+            ``keras.utils.set_random_seed`` before building the model).
+        run_dir: folder for checkpoints and ``history.json``; if it holds a checkpoint, training
+            resumes from it. ``None``: nothing is written, and every call counts from step 0.
+        validate: optional ``() -> dict[str, float]``, e.g. mean accuracy on validation episodes,
+            run every ``validate_every`` steps and at the end.
+        validate_every, checkpoint_every, log_every: intervals in steps; training metrics are
+            averaged over each ``log_every`` steps.
+        progress: show a ``tqdm`` progress bar with the latest metrics.
+        live_plot: in a notebook, redraw the learning curves in place while training.
+
+    Returns:
+        The :class:`History` of the whole run (including the sessions before a resume).
+
+    Raises:
+        ValueError: the checkpoint in ``run_dir`` was made for a different model (it is kept).
+        FloatingPointError: the loss became NaN or infinite; the message names the step, and the
+            algorithm's variables are back at the last good checkpoint (the exception's
+            ``history`` attribute holds the history up to it).
+        KeyboardInterrupt: after saving a checkpoint at the current step (with ``run_dir``).
+
+    Example::
+
+        history = meta_train(maml, SinusoidTasks(), n_steps=5000, meta_batch_size=25,
+                             run_dir="runs/maml_sinusoid", validate=lambda: {"mse": ...})
+        history.plot()
+    """
+    _check_int("n_steps", n_steps)
+    _check_int("meta_batch_size", meta_batch_size)
+    _check_int("seed", seed, minimum=0)
+    for name, value in dict(validate_every=validate_every, checkpoint_every=checkpoint_every,
+                            log_every=log_every).items():
+        _check_int(name, value)
+    if validate is not None and not callable(validate):
+        raise TypeError(f"validate must be a callable () -> dict[str, float] or None, got "
+                        f"{type(validate).__name__}.")
+    if not (callable(getattr(tasks, "sample", None)) and callable(getattr(tasks, "batches", None))):
+        raise TypeError(f"tasks must be a task family from metalearn_helpers.episodes "
+                        f"(OmniglotEpisodes, SinusoidTasks), got {type(tasks).__name__}.")
+    trackables = _checked_trackables(algorithm)
+    config = dict(n_steps=int(n_steps), meta_batch_size=int(meta_batch_size), seed=int(seed),
+                  log_every=int(log_every), validate_every=int(validate_every),
+                  checkpoint_every=int(checkpoint_every))
+    run = _Run(algorithm, trackables, run_dir, config, validate, progress, live_plot)
+    return run.train(tasks)
+
+
+class _Run:
+    """The state of one call to :func:`meta_train` (kept out of it so each part fits a screen)."""
+
+    def __init__(self, algorithm, trackables, run_dir, config, validate, progress, live_plot):
+        self.algorithm, self.run_dir, self.config = algorithm, run_dir, config
+        self.validate, self.progress = validate, progress
+        self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(step=self.step_var, **trackables)
+        self.checkpoint.save_counter  # created now, so a restore leaves nothing pending for it
+        self.history = History(config=dict(config))
+        self.manager, self.last_saved, self.pending_check, self.good = None, None, None, None
+        self.step, self.window = 0, {}
+        self.live = None
+        if live_plot:
+            if _in_notebook():
+                self.live = _LivePlot()
+            else:
+                warnings.warn("live_plot=True needs a Jupyter notebook; no live plot here "
+                              "(use history.plot() afterwards).", stacklevel=3)
+
+    # -- start / resume ---------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self.run_dir is None:
+            return
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir),
+                                                  max_to_keep=MAX_CHECKPOINTS_KEPT)
+        path = self.manager.latest_checkpoint
+        if path is None:
+            return
+        before, status = _Snapshot(self.checkpoint, 0), None
+        try:
+            status = self.checkpoint.restore(path)
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            if status is not None:
+                status.expect_partial()
+            before.restore()  # do not leave the model half-overwritten with the old run's weights
+            raise _different_model_error(self.run_dir, path, e) from None
+        # Variables not built yet (optimizer slots) are restored when created; whether the
+        # checkpoint held nothing else is checked after the first step.
+        self.pending_check = (status, path)
+        self.step = self.last_saved = int(self.step_var.numpy())
+        history_path = os.path.join(self.run_dir, HISTORY_FILE)
+        if os.path.exists(history_path):
+            old = History.load(history_path).truncate(self.step)
+            for key in ("seed", "meta_batch_size"):
+                if key in old.config and old.config[key] != self.config[key]:
+                    warnings.warn(f"resuming a run made with {key}={old.config[key]} with "
+                                  f"{key}={self.config[key]}.", stacklevel=4)
+            self.history = History(old.train, old.validation, {**old.config, **self.config})
+        print(f"resuming from step {self.step} (checkpoint {path})")
+        if self.step >= self.config["n_steps"]:
+            print(f"nothing to do: the run has already reached n_steps={self.config['n_steps']}.")
+
+    def _check_restored_everything(self) -> None:
+        status, path = self.pending_check
+        self.pending_check = None
+        try:
+            status.assert_consumed()
+        except AssertionError as e:
+            status.expect_partial()
+            raise _different_model_error(self.run_dir, path, e) from None
+
+    # -- saving -----------------------------------------------------------------------------------
+    def _snapshot(self) -> _Snapshot:
+        self.step_var.assign(self.step)
+        snapshot = _Snapshot(self.checkpoint, self.step)
+        if not snapshot.finite():
+            self._diverged(f"some variables became NaN or infinite by step {self.step}")
+        return snapshot
+
+    def _save(self) -> None:
+        self.good = self._snapshot()
+        self.manager.save(checkpoint_number=self.step)
+        self.history.save(os.path.join(self.run_dir, HISTORY_FILE))
+        self.last_saved = self.step
+
+    def _diverged(self, what: str):
+        """Go back to the last good state, then stop with FloatingPointError."""
+        good = self.good
+        good.restore()
+        if self.manager is not None and self.manager.latest_checkpoint:
+            # Also what the snapshot could not hold: optimizer slots restored lazily on resume.
+            self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+            where = (f"the last good checkpoint (step {good.step}) in run_dir="
+                     f"{str(self.run_dir)!r} is kept, and the algorithm's variables were restored "
+                     f"from it; calling meta_train again resumes from step {good.step}")
+        else:
+            where = (f"nothing was saved (run_dir is None); the algorithm's variables were put "
+                     f"back to their values at step {good.step}, the last log point")
+        self.history = self.history.truncate(good.step)
+        error = FloatingPointError(
+            f"meta_train stopped: {what}. {where[0].upper()}{where[1:]}. Common causes: a learning "
+            f"rate that is too large, or a log/division of zero in the loss.")
+        error.history = self.history
+        raise error
+
+    # -- logging ----------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.t0
+
+    def _log(self) -> None:
+        if not self.window:
+            return
+        metrics = {k: float(np.mean(v)) for k, v in self.window.items()}
+        self.window = {}
+        self.history.train.append(dict(step=self.step, elapsed=self._elapsed(), metrics=metrics))
+        if self.manager is None:
+            self.good = self._snapshot()
+        self._show(metrics)
+
+    def _run_validation(self) -> None:
+        results = self.validate()
+        if not isinstance(results, Mapping):
+            raise TypeError(f"validate() must return a dict of name -> number, got "
+                            f"{type(results).__name__}.")
+        metrics = {str(k): float(np.mean(v)) for k, v in results.items()}
+        self.history.validation.append(dict(step=self.step, elapsed=self._elapsed(),
+                                            metrics=metrics))
+        self._show({k if k.startswith("val_") else f"val_{k}": v for k, v in metrics.items()})
+
+    def _show(self, metrics) -> None:
+        self.postfix.update({k: f"{v:.4g}" for k, v in metrics.items()})
+        self.bar.set_postfix(self.postfix, refresh=False)
+        if self.live is not None:
+            self.live.update(self.history)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def train(self, tasks) -> History:
+        from tqdm.auto import tqdm
+
+        self._start()
+        n_steps = self.config["n_steps"]
+        if self.step >= n_steps:
+            if self.pending_check is not None:
+                self.pending_check[0].expect_partial()  # nothing will build the optimizer slots
+            if self.live is not None:
+                self.live.update(self.history, force=True)
+            return self.history
+        self.t0, self.elapsed_before = time.perf_counter(), self.history.elapsed
+        self.good = _Snapshot(self.checkpoint, self.step)
+        if self.manager is not None and self.last_saved is None:
+            self._save()  # step 0: a fresh run always has a good checkpoint to go back to
+        batches = iter(episode_dataset(tasks, self.config["meta_batch_size"],
+                                       seed=_stream_seed(self.config["seed"], self.step)))
+        self.postfix = {}
+        self.bar = tqdm(total=n_steps, initial=self.step, desc="meta-training", unit="step",
+                        disable=not self.progress, dynamic_ncols=True)
+        try:
+            while self.step < n_steps:
+                self._one_step(next(batches))
+        except KeyboardInterrupt as interrupt:
+            self._log()
+            if self.manager is not None and self.step != self.last_saved:
+                self._save()
+                print(f"\ninterrupted: checkpoint saved at step {self.step} in "
+                      f"{str(self.run_dir)!r}; run again to resume.")
+            interrupt.history = self.history
+            raise
+        finally:
+            self.bar.close()
+        if self.live is not None:
+            self.live.update(self.history, force=True)
+        return self.history
+
+    def _one_step(self, batch) -> None:
+        metrics = self.algorithm.train_step(*batch)
+        self.step += 1
+        if not isinstance(metrics, Mapping) or "loss" not in metrics:
+            raise TypeError(f"algorithm.train_step must return a dict of metrics with a 'loss' "
+                            f"entry, got {metrics!r}.")
+        values = {k: float(np.mean(np.asarray(v))) for k, v in metrics.items()}
+        if not math.isfinite(values["loss"]):
+            self._diverged(f"the loss is {values['loss']} at step {self.step}")
+        if self.pending_check is not None:
+            self._check_restored_everything()
+        for k, v in values.items():
+            self.window.setdefault(k, []).append(v)
+        self.bar.update(1)
+        last = self.step == self.config["n_steps"]
+        if last or self.step % self.config["log_every"] == 0:
+            self._log()
+        if self.validate is not None and (last or self.step % self.config["validate_every"] == 0):
+            self._run_validation()
+        if self.manager is not None and (last or self.step % self.config["checkpoint_every"] == 0):
+            self._save()
