@@ -1,0 +1,171 @@
+"""Omniglot few-shot experiments: the papers' settings, one way to train and evaluate, run records.
+
+Defined in notebook ``04_maml_omniglot``; ``scripts/train_omniglot.py`` is the command-line
+front end used for the long ``full`` runs whose weights and records are committed in ``weights/``.
+
+Protocol (stated wherever a number is shown): Vinyals et al.'s split (1,028 training characters,
+172 validation, 423 test; :func:`metalearn_helpers.omniglot.split_characters`), every character in
+4 rotations as separate classes, 28x28 images; during meta-training as many query drawings per
+class as support drawings (as MAML's code does); test accuracy over 600 episodes with 15 query
+drawings per class, mean and 95 % confidence interval.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .episodes import OmniglotEpisodes
+from .evaluation import ScoreWithCI, evaluate
+from .maml import MAML, MetaSGD
+from .models import conv4
+from .omniglot import split_characters
+from .reptile import Reptile
+from .training import meta_train
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+# Hyperparameters of each paper's Omniglot 5-way experiments.
+PAPER_SETTINGS = {
+    "maml": dict(  # Finn et al. 2017, arXiv 1703.03400, section 5.2 and appendix A.1
+        paper="MAML, Finn et al. 2017 (arXiv 1703.03400)", cls=MAML,
+        kwargs=dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=3, first_order=False),
+        meta_lr=1e-3, meta_batch_size=32, n_steps=60_000, train_shots=None),
+    "fomaml": dict(  # the same, first-order approximation (section 5.2)
+        paper="first-order MAML, Finn et al. 2017 (arXiv 1703.03400)", cls=MAML,
+        kwargs=dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=3, first_order=True),
+        meta_lr=1e-3, meta_batch_size=32, n_steps=60_000, train_shots=None),
+    "metasgd": dict(  # Li et al. 2017, arXiv 1707.09835; one inner step, alpha learned
+        paper="Meta-SGD, Li et al. 2017 (arXiv 1707.09835)", cls=MetaSGD,
+        kwargs=dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=1),
+        meta_lr=1e-3, meta_batch_size=32, n_steps=60_000, train_shots=None),
+    "reptile": dict(  # Nichol et al. 2018, arXiv 1803.02999, appendix A (Omniglot)
+        paper="Reptile, Nichol et al. 2018 (arXiv 1803.02999)", cls=Reptile,
+        kwargs=dict(inner_lr=1e-3, inner_steps=5, inner_batch_size=10, eval_inner_steps=50,
+                    meta_lr_final=0.0),
+        meta_lr=1.0, meta_batch_size=5, n_steps=100_000, train_shots=10),
+}
+
+# Published 5-way Omniglot accuracies (%), with their 95 % CI where reported.
+PAPER_RESULTS = {
+    ("maml", 1): (98.7, 0.4), ("maml", 5): (99.9, 0.1),
+    ("fomaml", 1): (98.3, 0.5), ("fomaml", 5): (99.2, 0.2),
+    ("reptile", 1): (95.39, 0.09), ("reptile", 5): (98.90, 0.10),
+    ("metasgd", 1): (99.53, 0.26), ("metasgd", 5): (99.93, 0.09),
+}
+
+
+def make_algorithm(name: str, n_way: int, n_steps: int | None = None, **overrides):
+    """Build algorithm ``name`` (a key of :data:`PAPER_SETTINGS`) on a fresh Conv-4 with the
+    paper's hyperparameters; ``overrides`` replace constructor arguments."""
+    if name not in PAPER_SETTINGS:
+        raise ValueError(f"algorithm must be one of {sorted(PAPER_SETTINGS)}, got {name!r}.")
+    setting = PAPER_SETTINGS[name]
+    kwargs = {**setting["kwargs"], **overrides}
+    if setting["cls"] is Reptile:
+        kwargs.setdefault("meta_lr", setting["meta_lr"])
+        kwargs.setdefault("annealing_steps", n_steps or setting["n_steps"])
+    else:
+        kwargs.setdefault("meta_optimizer", keras.optimizers.Adam(setting["meta_lr"]))
+    return setting["cls"](conv4(n_way), **kwargs)
+
+
+def omniglot_tasks(data, split: str, n_way: int, k_shot: int, n_query: int) -> OmniglotEpisodes:
+    """Episodes of the course's Omniglot protocol (Vinyals split, 4 rotations)."""
+    characters = split_characters(data, "vinyals")[split]
+    return OmniglotEpisodes(data, characters, n_way=n_way, k_shot=k_shot, n_query=n_query,
+                            rotations=True)
+
+
+def evaluate_omniglot(algorithm, data, n_way: int, k_shot: int, n_episodes: int = 600,
+                      n_query: int = 15, split: str = "test", seed: int = 2017,
+                      progress: bool = True) -> ScoreWithCI:
+    """Mean query accuracy ± 95 % CI after adaptation, on ``n_episodes`` episodes."""
+    tasks = omniglot_tasks(data, split, n_way, k_shot, n_query)
+    return evaluate(algorithm.score_episode, tasks, n_episodes, seed=seed, progress=progress)
+
+
+def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, seed: int = 0,
+                   run_dir=None, meta_batch_size: int | None = None, val_episodes: int = 100,
+                   validate_every: int = 1000, progress: bool = True, live_plot: bool = False,
+                   **overrides):
+    """Meta-train algorithm ``name`` on Omniglot ``n_way``-way ``k_shot``-shot with the shared
+    loop (checkpoints in ``run_dir``; calling again resumes). Returns ``(algorithm, history)``."""
+    setting = PAPER_SETTINGS[name]
+    keras.utils.set_random_seed(seed)
+    algorithm = make_algorithm(name, n_way, n_steps=n_steps, **overrides)
+    train_shots = setting["train_shots"]
+    n_query = k_shot if train_shots is None else train_shots - k_shot
+    tasks = omniglot_tasks(data, "train", n_way, k_shot, n_query)
+
+    def validate():
+        score = evaluate_omniglot(algorithm, data, n_way, k_shot, val_episodes, n_query=k_shot,
+                                  split="val", seed=1, progress=False)
+        return {"val_accuracy": score.mean}
+
+    history = meta_train(algorithm, tasks, n_steps=n_steps,
+                         meta_batch_size=meta_batch_size or setting["meta_batch_size"],
+                         seed=seed, run_dir=run_dir, validate=validate if val_episodes else None,
+                         validate_every=validate_every, checkpoint_every=min(500, n_steps),
+                         progress=progress, live_plot=live_plot)
+    return algorithm, history
+
+
+# -- committed weights and records ----------------------------------------------------------------
+def run_name(name: str, n_way: int, k_shot: int) -> str:
+    return f"omniglot_{name}_{n_way}w{k_shot}s"
+
+
+def save_weights(algorithm, path) -> None:
+    """Save the meta-learned variables (initialisation, and Meta-SGD's learning rates)."""
+    arrays = {f"{i:03d}": np.asarray(v.numpy()) for i, v in enumerate(algorithm.meta_variables)}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
+def load_weights(algorithm, path) -> None:
+    """Load weights saved by :func:`save_weights`; a mismatch raises a clear ``ValueError``."""
+    with np.load(path) as saved:
+        arrays = [saved[k] for k in sorted(saved.files)]
+    variables = algorithm.meta_variables
+    shapes = [tuple(v.shape) for v in variables]
+    if [a.shape for a in arrays] != shapes:
+        raise ValueError(f"{path} holds weights of shapes {[a.shape for a in arrays]}, but this "
+                         f"model has {shapes}: it was saved for a different model or algorithm.")
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
+def machine_description() -> dict:
+    import tensorflow as tf
+
+    return {"platform": platform.platform(), "processor": platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def write_record(path, record: dict) -> None:
+    record = {**record, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"), "machine": machine_description(), "git_commit": git_commit()}
+    Path(path).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def load_records(folder=WEIGHTS_DIR) -> list[dict]:
+    """Every ``*.json`` run record in ``folder`` (the committed ``weights/`` by default)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+

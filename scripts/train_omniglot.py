@@ -1,0 +1,104 @@
+"""Meta-train one algorithm on Omniglot, evaluate it on 600 test episodes, and export the result.
+
+The long ``full`` runs behind notebook 04's numbers are made with this script. It resumes from
+its checkpoints in ``runs/<name>/``; stop it with Ctrl-C (or ``timeout -s INT``) and it saves a
+checkpoint, evaluates what it has and exports ``weights/<name>.npz`` (the meta-learned variables),
+``weights/<name>.json`` (how they were made and how well they do) and
+``weights/<name>.history.json`` (learning curves). Run it again to continue training.
+
+    python scripts/train_omniglot.py --algorithm maml --n-way 5 --k-shot 1
+    python scripts/train_omniglot.py --algorithm reptile --n-way 5 --k-shot 5 --eval-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import tensorflow as tf
+
+from metalearn_helpers import experiments
+from metalearn_helpers.omniglot import load_omniglot
+from metalearn_helpers.training import HISTORY_FILE, History
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    latest = tf.train.latest_checkpoint(run_dir)
+    return int(re.search(r"ckpt-(\d+)$", latest).group(1)) if latest else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algorithm", choices=sorted(experiments.PAPER_SETTINGS), required=True)
+    parser.add_argument("--n-way", type=int, default=5)
+    parser.add_argument("--k-shot", type=int, default=1)
+    parser.add_argument("--n-steps", type=int, default=None,
+                        help="total meta-steps (default: the paper's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=600, help="test episodes")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all)")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate and export the latest checkpoint without training")
+    args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    setting = experiments.PAPER_SETTINGS[args.algorithm]
+    planned = args.n_steps or setting["n_steps"]
+    name = experiments.run_name(args.algorithm, args.n_way, args.k_shot)
+    run_dir = ROOT / "runs" / name
+    data = load_omniglot()
+
+    def train(n_steps):
+        return experiments.train_omniglot(args.algorithm, data, args.n_way, args.k_shot,
+                                          n_steps, seed=args.seed, run_dir=run_dir)
+
+    interrupted = False
+    if not args.eval_only:
+        try:
+            train(planned)
+        except KeyboardInterrupt:
+            interrupted = True
+            print(f"\ninterrupted: checkpoint saved at step {checkpoint_step(run_dir)}")
+    steps = checkpoint_step(run_dir)
+    if steps == 0:
+        print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
+        return 1
+    algorithm, history = train(steps)  # restores the latest checkpoint, trains nothing
+    score = experiments.evaluate_omniglot(algorithm, data, args.n_way, args.k_shot,
+                                          n_episodes=args.episodes)
+    print(f"{name} after {steps} meta-steps: test accuracy {score.as_percent()}")
+
+    experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
+    experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{name}.npz")
+    shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
+    paper_mean, paper_ci = experiments.PAPER_RESULTS.get((args.algorithm, args.k_shot),
+                                                          (None, None))
+    experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
+        "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
+        "n_way": args.n_way, "k_shot": args.k_shot,
+        "hyperparameters": {**{k: v for k, v in setting["kwargs"].items()},
+                            "meta_lr": setting["meta_lr"],
+                            "meta_batch_size": setting["meta_batch_size"],
+                            "train_shots": setting["train_shots"] or 2 * args.k_shot},
+        "steps": steps, "planned_steps": planned, "finished": steps >= planned,
+        "seed": args.seed,
+        "test": {"accuracy": 100 * score.mean, "ci95": 100 * score.ci95,
+                 "episodes": score.n, "n_query": 15,
+                 "protocol": "Vinyals split (423 test characters) x 4 rotations, 28x28"},
+        "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
+        "train_seconds": History.load(run_dir / HISTORY_FILE).elapsed,
+        "seconds_per_step": History.load(run_dir / HISTORY_FILE).elapsed / steps,
+        "command": "python scripts/train_omniglot.py " + " ".join(argv or sys.argv[1:]),
+    })
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
