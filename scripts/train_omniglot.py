@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-only", action="store_true",
                         help="evaluate and export the latest checkpoint without training")
     args = parser.parse_args(argv)
+    # Stop cleanly (checkpoint, evaluate, export) on Ctrl-C, `timeout -s INT` or `kill`, also
+    # when started in the background, where the shell makes processes ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
