@@ -5,3 +5,255 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+
+# Sinusoid regression tasks: notebook 01_concepts ---------------------------------------------
+
+def plot_sinusoid_tasks(episodes, ax=None, x_range=(-5.0, 5.0), show_query=False):
+    """Draw sinusoid tasks: each task's true curve and its support points, one colour per task.
+
+    Defined in notebook ``01_concepts``. The tasks are those of Finn et al. 2017 (MAML, arXiv
+    1703.03400, section 5.1), ``y = amplitude * sin(x - phase)``, as sampled by
+    :class:`metalearn_helpers.episodes.SinusoidTasks`.
+
+    Args:
+        episodes: list of sinusoid :class:`~metalearn_helpers.episodes.Episode` (their ``info``
+            holds ``"amplitude"`` and ``"phase"``).
+        ax: matplotlib axes to draw on; default a new figure.
+        x_range: interval on which the true curves are drawn.
+        show_query: also draw the query points (hollow markers).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from .episodes import SinusoidTasks
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.5))
+    x = np.linspace(*x_range, 200)
+    for i, episode in enumerate(episodes):
+        color = f"C{i % 10}"
+        amplitude, phase = float(episode.info["amplitude"]), float(episode.info["phase"])
+        ax.plot(x, SinusoidTasks.function(x, amplitude, phase), color=color, lw=1.5,
+                label=f"A = {amplitude:.2f}, phase = {phase:.2f}")
+        ax.scatter(episode.support_x[:, 0], episode.support_y[:, 0], color=color, s=28,
+                   edgecolors="k", linewidths=0.5, zorder=3)
+        if show_query:
+            ax.scatter(episode.query_x[:, 0], episode.query_y[:, 0], facecolors="none",
+                       edgecolors=color, s=18, zorder=2)
+    ax.set(xlabel="x", ylabel="y", xlim=x_range)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return ax.figure
+
+
+def plot_sinusoid_fit(episode, x_grid, predictions, ax=None, title=None):
+    """One sinusoid task with its true curve, its support points and predicted curves, e.g. a
+    model's predictions after 0, 1 and 10 adaptation steps (light to dark).
+
+    Defined in notebook ``01_concepts`` (fast adaptation); the figure follows Finn et al. 2017
+    (MAML, arXiv 1703.03400), figure 2.
+
+    Args:
+        episode: a sinusoid :class:`~metalearn_helpers.episodes.Episode`.
+        x_grid: inputs, shape ``(n,)`` or ``(n, 1)``, at which the predictions were made.
+        predictions: ``{label: outputs}``, outputs of shape ``(n,)`` or ``(n, 1)``, drawn in order.
+        ax: matplotlib axes to draw on; default a new figure.
+        title: axes title.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from .episodes import SinusoidTasks
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    x = np.ravel(x_grid)
+    amplitude, phase = float(episode.info["amplitude"]), float(episode.info["phase"])
+    ax.plot(x, SinusoidTasks.function(x, amplitude, phase), color="k", lw=2, alpha=0.35,
+            label="true function")
+    shades = plt.cm.Blues(np.linspace(0.45, 1.0, max(len(predictions), 1)))
+    for shade, (label, y) in zip(shades, predictions.items()):
+        ax.plot(x, np.ravel(y), color=shade, lw=1.6, label=label)
+    ax.scatter(episode.support_x[:, 0], episode.support_y[:, 0], color="C3", s=28, zorder=3,
+               label=f"{len(episode.support_x)} support points")
+    ax.set(xlabel="x", ylabel="y", xlim=(x.min(), x.max()), title=title)
+    ax.legend(fontsize="x-small", loc="lower left")
+    return ax.figure
+
+
+def plot_adaptation_curves(curves, ax=None, reference=None, ylabel="query MSE", logy=False):
+    """Mean query loss against the number of adaptation steps, with a 95 % confidence band
+    (:func:`metalearn_helpers.evaluation.mean_confidence_interval`), one line per starting point.
+
+    Defined in notebook ``01_concepts`` (fast adaptation on sinusoid tasks, Finn et al. 2017,
+    arXiv 1703.03400; Nichol et al. 2018, arXiv 1803.02999).
+
+    Args:
+        curves: ``{label: losses}``, ``losses`` of shape ``(n_tasks, n_steps + 1)``: each task's
+            query loss after 0, 1, ..., n_steps adaptation steps.
+        ax: matplotlib axes to draw on; default a new figure.
+        reference: optional ``{label: value}`` drawn as dashed horizontal lines.
+        ylabel: y-axis label.
+        logy: logarithmic y axis.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from .evaluation import mean_confidence_interval
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for i, (label, losses) in enumerate(curves.items()):
+        losses = np.asarray(losses)
+        scores = [mean_confidence_interval(losses[:, s]) for s in range(losses.shape[1])]
+        mean = np.array([s.mean for s in scores])
+        half = np.array([s.ci95 for s in scores])
+        steps = np.arange(losses.shape[1])
+        ax.plot(steps, mean, "o-", color=f"C{i}", ms=3, label=label)
+        ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.2, lw=0)
+    for j, (label, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, color=f"C{len(curves) + j}", ls="--", lw=1.2, label=label)
+    ax.set(xlabel="adaptation steps on the support set", ylabel=ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+# Omniglot episodes: notebook 02_task_sampling ------------------------------------------------
+
+
+def _short(text: str, width: int) -> str:
+    text = text.replace("_", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def show_alphabets(data, drawer: int = 0, ncols: int = 10, cell: float = 1.0):
+    """One character of every Omniglot alphabet (its first character, drawn by ``drawer``).
+
+    Defined in notebook ``02_task_sampling``. Background alphabets (Lake et al. 2015, used for
+    training) have black titles, evaluation alphabets red ones.
+
+    Args:
+        data: loaded Omniglot (:func:`metalearn_helpers.omniglot.load_omniglot`).
+        drawer: which of the 20 drawings to show (0-19).
+        ncols: panels per row.
+        cell: side of one panel in inches.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    alphabets, first = np.unique(data.alphabets, return_index=True)
+    order = np.lexsort((alphabets, data.splits[first] != "background"))  # background first
+    nrows = -(-len(order) // ncols)
+    fig = Figure(figsize=(ncols * cell, nrows * (cell + 0.25)))
+    axes = fig.subplots(nrows, ncols).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, i in zip(axes, order):
+        ax.imshow(data.images[first[i], drawer], cmap="gray_r", vmin=0, vmax=255,
+                  interpolation="nearest")
+        color = "black" if data.splits[first[i]] == "background" else "tab:red"
+        ax.set_title(_short(alphabets[i], 14), fontsize=7, color=color)
+    fig.suptitle(f"{len(order)} alphabets: background (black) and evaluation (red)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_drawers(data, character: int, ncols: int = 10, cell: float = 0.8):
+    """All 20 drawings of one Omniglot character, one per drawer.
+
+    Defined in notebook ``02_task_sampling``: the variation between drawers is what a one-shot
+    learner must generalise over (Lake et al. 2015).
+
+    Args:
+        data: loaded Omniglot.
+        character: character index (row of ``data.images``), e.g.
+            ``data.names.index("Latin/character07")``.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    drawings = data.images[character]
+    nrows = -(-len(drawings) // ncols)
+    fig = Figure(figsize=(ncols * cell, nrows * (cell + 0.2) + 0.4))
+    axes = fig.subplots(nrows, ncols).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for drawer, (ax, image) in enumerate(zip(axes, drawings)):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(f"drawer {drawer + 1}", fontsize=7)
+    fig.suptitle(f"{data.names[character]} ({data.splits[character]}), drawn by "
+                 f"{len(drawings)} people", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_episode(episode, data=None, max_query: int | None = None, cell: float = 0.55):
+    """Draw an N-way K-shot episode: one row per label, support drawings left, query right.
+
+    Defined in notebook ``02_task_sampling``. Each row is labelled with its episode label and,
+    when ``data`` is given, the alphabet, character and rotation behind it (``episode.info``
+    from :class:`metalearn_helpers.episodes.OmniglotEpisodes`). Episodes as in Vinyals et al.
+    2016 (arXiv 1606.04080) and Finn et al. 2017 (arXiv 1703.03400).
+
+    Args:
+        episode: an unbatched :class:`metalearn_helpers.episodes.Episode` of images.
+        data: the Omniglot it came from (for the row labels); optional.
+        max_query: show at most this many query drawings per label (default all).
+        cell: side of one image in inches (shrunk automatically for big episodes).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    labels = np.unique(episode.support_y)
+    support = [episode.support_x[episode.support_y == y] for y in labels]
+    query = [episode.query_x[episode.query_y == y][:max_query] for y in labels]
+    k, q = max(len(s) for s in support), max((len(x) for x in query), default=0)
+    gap = 0.35 if q else 0.0
+    width_ratios = [1] * k + ([gap] + [1] * q if q else [])
+    cell = min(cell, 11.0 / (k + q + gap), 10.0 / len(labels))
+    fontsize = max(5.0, min(8.0, 14 * cell))
+    margin = (0.27 if data is not None else 0.08) * fontsize  # inches for the row labels
+    fig = Figure(figsize=(margin + cell * (k + q + gap), 0.5 + cell * len(labels)))
+    axes = fig.subplots(len(labels), len(width_ratios), squeeze=False,
+                        gridspec_kw=dict(width_ratios=width_ratios, wspace=0.06, hspace=0.06))
+    fig.subplots_adjust(left=margin / fig.get_figwidth(), right=0.99, bottom=0.01,
+                        top=1 - 0.45 / fig.get_figheight())
+    columns = [("support", j) for j in range(k)] + ([("gap", 0)] + [("query", j)
+                                                                    for j in range(q)] if q else [])
+    for row, label in enumerate(labels):
+        for col, (part, j) in enumerate(columns):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            images = support[row] if part == "support" else query[row] if part == "query" else []
+            if j >= len(images):
+                ax.set_axis_off()
+                continue
+            ax.imshow(images[j][..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+            color = "tab:blue" if part == "support" else "tab:orange"
+            for spine in ax.spines.values():
+                spine.set_color(color)
+                spine.set_linewidth(1.5)
+        text = f"label {label}"
+        if data is not None and "classes" in episode.info:
+            character = episode.info["classes"][row]
+            turns = int(episode.info.get("rotations", np.zeros(len(labels), int))[row])
+            text = (f"label {label}: {_short(data.alphabets[character], 17)}\n"
+                    f"{data.characters[character]}, {90 * turns}°")
+        axes[row, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=fontsize)
+    blocks = [("support", f"K = {k}", 0, k - 1, "tab:blue")]
+    if q:
+        blocks.append(("query", f"Q = {q}", k + 1, k + q, "tab:orange"))
+    for name, size, first, last, color in blocks:  # a two-line title centred over each block
+        x = (axes[0, first].get_position().x0 + axes[0, last].get_position().x1) / 2
+        fig.text(x, axes[0, first].get_position().y1 + 0.05 / fig.get_figheight(),
+                 f"{name}\n{size}", ha="center", va="bottom", fontsize=8, color=color)
+    return fig
