@@ -8,6 +8,7 @@ Small modules, each with one job; each function's docstring names the notebook t
 - ``models``, ``maml``, ``reptile``: the networks and the optimisation-based meta-learners.
 - ``training``: the one meta-training loop (progress bar, checkpoints, resume) every algorithm uses.
 - ``experiments``: Omniglot experiments with the papers' settings; committed run records.
+- ``sinusoid``: MAML's sinusoid regression experiment, its pretrained baseline and evaluation.
 - ``presets``: the ``ci`` / ``class`` / ``full`` presets of the notebooks' parameters cells.
 - ``plots``, ``widgets``: figures and interactive widgets used by the notebooks.
 """
