@@ -169,3 +169,75 @@ def load_records(folder=WEIGHTS_DIR) -> list[dict]:
     """Every ``*.json`` run record in ``folder`` (the committed ``weights/`` by default)."""
     return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
 
+
+# -- measured cost of a meta-step -----------------------------------------------------------------
+def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = None,
+                   meta_batch_size: int = 32, n_steps: int = 5, seed: int = 0) -> dict:
+    """Seconds per meta-step and peak memory of algorithm ``name``, measured in this process.
+
+    Defined in notebook ``04_maml_omniglot``. Every algorithm gets the same meta-batch (the same
+    ``meta_batch_size`` episodes of ``n_way``-way ``k_shot``-shot with ``n_query`` query drawings
+    per class, default ``k_shot`` as in MAML's training; Reptile trains on support and query
+    together). ``train_step`` is traced, then called once (slow: the graph is optimised), then
+    ``n_steps`` further steps are timed.
+
+    Memory is the process's peak resident set size (``resource.getrusage(...).ru_maxrss``), a
+    high-water mark, read three times: after TensorFlow, the data and the model are loaded
+    (``before_mb``), after tracing (``traced_mb``) and after all steps (``peak_mb``). Run it
+    in a fresh process (:func:`meta_step_cost_in_subprocess`) so that nothing else done earlier
+    in the process has raised the mark.
+
+    Returns ``{"algorithm", "seconds_per_step" (median), "step_seconds", "trace_seconds",
+    "first_step_seconds", "before_mb", "traced_mb", "peak_mb"}``.
+    """
+    import resource
+    import statistics
+    import sys
+    import time
+
+    from .omniglot import load_omniglot
+
+    def peak_mb():
+        kilobytes = 1 / 1024 if sys.platform == "darwin" else 1  # macOS reports bytes
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kilobytes / 1024
+
+    data = load_omniglot(verbose=False)
+    tasks = omniglot_tasks(data, "train", n_way, k_shot, k_shot if n_query is None else n_query)
+    keras.utils.set_random_seed(seed)
+    algorithm = make_algorithm(name, n_way)
+    batch = next(tasks.batches(meta_batch_size, seed)).arrays()
+    before = peak_mb()
+    start = time.perf_counter()
+    algorithm.train_step.get_concrete_function(*batch)
+    trace_seconds = time.perf_counter() - start
+    traced = peak_mb()
+    start = time.perf_counter()
+    float(algorithm.train_step(*batch)["loss"])  # the first call also optimises the graph
+    first_step_seconds = time.perf_counter() - start
+    seconds = []
+    for _ in range(n_steps):
+        start = time.perf_counter()
+        float(algorithm.train_step(*batch)["loss"])  # float(): wait for the step to finish
+        seconds.append(time.perf_counter() - start)
+    return {"algorithm": name, "seconds_per_step": statistics.median(seconds),
+            "step_seconds": seconds, "trace_seconds": trace_seconds,
+            "first_step_seconds": first_step_seconds, "before_mb": before,
+            "traced_mb": traced, "peak_mb": peak_mb()}
+
+
+def meta_step_cost_in_subprocess(name: str, n_way: int, k_shot: int, **kwargs) -> dict:
+    """:func:`meta_step_cost` run in a fresh Python process (same interpreter and environment),
+    so its peak memory belongs to that one algorithm alone. Takes a few seconds more than the
+    steps themselves: the child imports TensorFlow and traces the step."""
+    import sys
+
+    code = ("import json, sys\n"
+            "from metalearn_helpers import experiments\n"
+            "args = json.loads(sys.argv[1])\n"
+            "print(json.dumps(experiments.meta_step_cost(**args)))\n")
+    args = json.dumps(dict(name=name, n_way=n_way, k_shot=k_shot, **kwargs))
+    done = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {name} in a subprocess failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
