@@ -176,45 +176,52 @@ def adaptation_outputs(algorithm, support_x, support_y, x, steps: int, lr: float
 def adaptation_curves(algorithm, k_shot: int, lr: float, max_steps: int = 10,
                       n_tasks: int = 600, seed: int = TEST_SEED, progress: bool = True):
     """Query MSE of each of ``n_tasks`` held-out tasks after 0, 1, ..., ``max_steps`` gradient
-    steps on its ``k_shot`` support points: an array of shape ``(n_tasks, max_steps + 1)``.
+    steps on its ``k_shot`` support points: a float64 array of shape ``(n_tasks, max_steps + 1)``.
 
     The tasks are drawn by the course's :func:`metalearn_helpers.evaluation.evaluate` (so, for a
     given ``seed``, every method sees the same tasks); each has ``N_QUERY`` = 100 query points
-    with ``x ~ U[-5, 5]``.
+    with ``x ~ U[-5, 5]``. Where gradient descent blew up numerically (the outputs overflowed),
+    the MSE is ``inf``: :func:`mse_table` counts such tasks as diverged instead of averaging them.
     """
     tasks = SinusoidTasks(k_shot=k_shot, n_query=N_QUERY)
     curves = []
 
-    def final_mse(episode):
+    def stays_finite(episode):
         outputs = adaptation_outputs(algorithm, episode.support_x, episode.support_y,
-                                     episode.query_x, max_steps, lr)
-        curves.append(np.mean(np.square(outputs - episode.query_y[None]), axis=(1, 2)))
-        return curves[-1][-1]
+                                     episode.query_x, max_steps, lr).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            curve = np.mean(np.square(outputs - episode.query_y[None]), axis=(1, 2))
+        curves.append(np.where(np.isfinite(curve), curve, np.inf))
+        return float(np.isfinite(curve).all())
 
-    evaluate(final_mse, tasks, n_tasks, seed=seed, progress=progress)
+    # evaluate() draws the tasks; what it averages here is the fraction that stayed finite.
+    evaluate(stays_finite, tasks, n_tasks, seed=seed, progress=progress)
     return np.array(curves)
 
 
 def mse_table(curves: np.ndarray, steps=EVAL_STEPS) -> dict[int, ScoreWithCI]:
-    """``{steps: mean query MSE ± 95 % CI}`` from :func:`adaptation_curves`."""
-    return {s: mean_confidence_interval(curves[:, s]) for s in steps}
+    """``{steps: mean query MSE ± 95 % CI}`` from :func:`adaptation_curves`, over the tasks whose
+    MSE is finite (``score.n`` of them; ``len(curves) - score.n`` diverged)."""
+    table = {}
+    for s in steps:
+        finite = curves[np.isfinite(curves[:, s]), s]
+        table[s] = (mean_confidence_interval(finite) if finite.size
+                    else ScoreWithCI(np.inf, np.inf, 0, finite))
+    return table
 
 
 def tune_fine_tune_lr(algorithm, k_shot: int, lrs=FINE_TUNE_LRS, steps: int = 10,
                       n_tasks: int = 200, seed: int = VALIDATION_SEED):
     """The step size in ``lrs`` with the lowest mean query MSE after ``steps`` steps on
     ``n_tasks`` validation tasks (seed apart from the test tasks'). Returns ``(best, {lr: mse})``;
-    a step size that diverges scores ``inf``. The paper tuned the baseline's step size
+    a step size that diverges on any task scores ``inf``. The paper tuned the baseline's step size
     automatically too (its figure 3 names 0.01 for K = 5 and 0.02 for K = 10)."""
     scores = {}
     for lr in lrs:
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                final = adaptation_curves(algorithm, k_shot, lr, steps, n_tasks, seed,
-                                          progress=False)[:, -1]
-            scores[float(lr)] = float(np.mean(final))
-        except ValueError:  # evaluate() refuses NaN or infinite scores: the step size diverged
-            scores[float(lr)] = np.inf
+        final = adaptation_curves(algorithm, k_shot, lr, steps, n_tasks, seed,
+                                  progress=False)[:, -1]
+        with np.errstate(over="ignore"):
+            scores[float(lr)] = float(np.mean(final)) if np.isfinite(final).all() else np.inf
     return min(scores, key=scores.get), scores
 
 
@@ -223,10 +230,17 @@ def run_name(name: str) -> str:
     return f"sinusoid_{name}"
 
 
-def table_rows(tables: dict[int, dict[int, ScoreWithCI]]) -> list[dict]:
-    """``{k_shot: mse_table}`` as JSON-friendly rows for a run record."""
-    return [{"k_shot": k, "inner_steps": s, "mse": score.mean, "ci95": score.ci95,
-             "episodes": score.n} for k, table in tables.items() for s, score in table.items()]
+def table_rows(curves_by_k: dict[int, np.ndarray], steps=EVAL_STEPS) -> list[dict]:
+    """``{k_shot: adaptation_curves(...)}`` as JSON-friendly rows for a run record: mean MSE and
+    CI over the finite tasks, and how many diverged."""
+    rows = []
+    for k, curves in curves_by_k.items():
+        for s, score in mse_table(curves, steps).items():
+            finite = bool(score.n)
+            rows.append({"k_shot": k, "inner_steps": s, "mse": score.mean if finite else None,
+                         "ci95": score.ci95 if finite else None, "episodes": score.n,
+                         "diverged": len(curves) - score.n})
+    return rows
 
 
 def record_table(record: dict) -> dict[tuple[int, int], tuple[float, float]]:

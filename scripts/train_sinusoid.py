@@ -47,12 +47,12 @@ def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int)
             lrs[k_shot], search[k_shot] = sinusoid.tune_fine_tune_lr(algorithm, k_shot)
         else:
             lrs[k_shot] = algorithm.inner_lr
-    tables = {k: sinusoid.mse_table(sinusoid.adaptation_curves(algorithm, k, lrs[k],
-                                                               n_tasks=args.episodes))
+    curves = {k: sinusoid.adaptation_curves(algorithm, k, lrs[k], n_tasks=args.episodes)
               for k in sinusoid.EVAL_K_SHOTS}
-    for k, table in tables.items():
-        print(f"{name} after {steps} steps, K = {k} (step size {lrs[k]}): "
-              + ", ".join(f"{s} steps {score}" for s, score in table.items()))
+    for row in sinusoid.table_rows(curves):
+        print(f"{name} after {steps} steps, K = {row['k_shot']} (step size {lrs[row['k_shot']]}),"
+              f" {row['inner_steps']} steps: MSE {row['mse']:.4f} ± {row['ci95']:.4f} on "
+              f"{row['episodes']} tasks ({row['diverged']} diverged)")
 
     settings = sinusoid.PAPER_SETTINGS
     if name == "pretrained":
@@ -72,13 +72,14 @@ def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int)
         "hyperparameters": hyperparameters,
         "steps": steps, "planned_steps": planned, "finished": steps >= planned,
         "seed": args.seed,
-        "test": sinusoid.table_rows(tables),
+        "test": sinusoid.table_rows(curves),
         "test_step_size": {str(k): lr for k, lr in lrs.items()},
         "step_size_search": {str(k): {str(lr): mse if math.isfinite(mse) else None  # diverged
                                       for lr, mse in s.items()} for k, s in search.items()},
         "test_protocol": (f"{args.episodes} held-out tasks per K (seed {sinusoid.TEST_SEED}), "
                           f"{sinusoid.N_QUERY} query points x ~ U[-5, 5] sampled per task, plain "
-                          f"gradient descent on the K support points; mean query MSE and 95 % CI"),
+                          f"gradient descent on the K support points; mean query MSE and 95 % CI over the "
+                          f"tasks where it stayed finite ('diverged': where it overflowed)"),
         "paper_result": sinusoid.PAPER_RESULTS.get(name),
         "train_seconds": history.elapsed,
         "seconds_per_step": history.elapsed / max(steps, 1),

@@ -64,9 +64,17 @@ def test_unknown_algorithm():
         sinusoid.make_algorithm("protonet")
 
 
-def test_record_rows_round_trip():
-    curves = np.arange(12, dtype=float).reshape(3, 4)
-    rows = sinusoid.table_rows({5: sinusoid.mse_table(curves, steps=(0, 3))})
-    assert sinusoid.record_table({"test": rows}) == {
-        (5, 0): (4.0, pytest.approx(1.96 * 4 / np.sqrt(3))),
-        (5, 3): (7.0, pytest.approx(1.96 * 4 / np.sqrt(3)))}
+def test_diverged_tasks_are_counted_not_averaged():
+    curves = np.array([[1.0, 0.5], [3.0, np.inf], [2.0, 1.5]])
+    table = sinusoid.mse_table(curves, steps=(0, 1))
+    assert table[0].mean == 2.0 and table[0].n == 3
+    assert table[1].mean == 1.0 and table[1].n == 2
+    rows = sinusoid.table_rows({5: curves}, steps=(0, 1))
+    assert [r["diverged"] for r in rows] == [0, 1]
+    assert sinusoid.record_table({"test": rows})[5, 1] == (1.0, pytest.approx(1.96 * np.std([0.5, 1.5], ddof=1) / np.sqrt(2)))
+
+
+def test_overflowing_adaptation_gives_inf_not_an_error():
+    maml = sinusoid.make_algorithm("maml", seed=0)
+    curves = sinusoid.adaptation_curves(maml, 5, 1e4, max_steps=5, n_tasks=3, progress=False)
+    assert np.isinf(curves[:, -1]).all() and np.isfinite(curves[:, 0]).all()
