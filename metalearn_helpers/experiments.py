@@ -171,58 +171,86 @@ def load_records(folder=WEIGHTS_DIR) -> list[dict]:
 
 
 # -- measured cost of a meta-step -----------------------------------------------------------------
+def _memory_probe():
+    """``(current_mb, peak_mb, reset_peak)`` for this process. On Linux from ``/proc/self/status``
+    (``VmRSS``, ``VmHWM``), whose peak can be reset (``/proc/self/clear_refs``); elsewhere the peak
+    is ``ru_maxrss`` since the process started and cannot be reset."""
+    import resource
+    import sys
+
+    def field(name):
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status
+                        if line.startswith(name + ":"))
+
+    if os.path.exists("/proc/self/clear_refs"):
+        def reset_peak():
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        return (lambda: field("VmRSS")), (lambda: field("VmHWM")), reset_peak
+
+    def peak():
+        kilobytes = 1 / 1024 if sys.platform == "darwin" else 1  # macOS reports bytes
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kilobytes / 1024
+    return peak, peak, lambda: None
+
+
 def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = None,
                    meta_batch_size: int = 32, n_steps: int = 5, seed: int = 0) -> dict:
-    """Seconds per meta-step and peak memory of algorithm ``name``, measured in this process.
+    """Seconds per meta-step and memory of algorithm ``name``, measured in this process.
 
     Defined in notebook ``04_maml_omniglot``. Every algorithm gets the same meta-batch (the same
     ``meta_batch_size`` episodes of ``n_way``-way ``k_shot``-shot with ``n_query`` query drawings
     per class, default ``k_shot`` as in MAML's training; Reptile trains on support and query
-    together). ``train_step`` is traced, then called once (slow: the graph is optimised), then
-    ``n_steps`` further steps are timed.
+    together). Three phases are measured apart: tracing ``train_step``, its first call (slow: the
+    graph is optimised) and ``n_steps`` further steps, which are timed (median).
 
-    Memory is the process's peak resident set size (``resource.getrusage(...).ru_maxrss``), a
-    high-water mark, read three times: after TensorFlow, the data and the model are loaded
-    (``before_mb``), after tracing (``traced_mb``) and after all steps (``peak_mb``). Run it
-    in a fresh process (:func:`meta_step_cost_in_subprocess`) so that nothing else done earlier
-    in the process has raised the mark.
+    Memory is resident memory as the operating system sees it. On Linux: ``before_mb`` is the
+    resident set after TensorFlow, the data and the model are loaded, and the peak resident set
+    (``VmHWM``, reset before each phase) of each phase is reported as ``trace_peak_mb``,
+    ``first_call_peak_mb`` and ``steps_peak_mb``. Elsewhere every figure is the process's
+    ``ru_maxrss`` high-water mark so far (``peak_source`` says which). Run it in a fresh process
+    (:func:`meta_step_cost_in_subprocess`) so that nothing else lives in the process.
 
-    Returns ``{"algorithm", "seconds_per_step" (median), "step_seconds", "trace_seconds",
-    "first_step_seconds", "before_mb", "traced_mb", "peak_mb"}``.
+    Returns a dict with ``algorithm``, ``seconds_per_step`` (median), ``step_seconds``,
+    ``trace_seconds``, ``first_call_seconds``, the memory figures above (MB) and ``peak_source``.
     """
-    import resource
     import statistics
-    import sys
     import time
 
     from .omniglot import load_omniglot
 
-    def peak_mb():
-        kilobytes = 1 / 1024 if sys.platform == "darwin" else 1  # macOS reports bytes
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kilobytes / 1024
-
+    current_mb, peak_mb, reset_peak = _memory_probe()
     data = load_omniglot(verbose=False)
     tasks = omniglot_tasks(data, "train", n_way, k_shot, k_shot if n_query is None else n_query)
     keras.utils.set_random_seed(seed)
     algorithm = make_algorithm(name, n_way)
     batch = next(tasks.batches(meta_batch_size, seed)).arrays()
-    before = peak_mb()
-    start = time.perf_counter()
-    algorithm.train_step.get_concrete_function(*batch)
-    trace_seconds = time.perf_counter() - start
-    traced = peak_mb()
-    start = time.perf_counter()
-    float(algorithm.train_step(*batch)["loss"])  # the first call also optimises the graph
-    first_step_seconds = time.perf_counter() - start
-    seconds = []
-    for _ in range(n_steps):
+    result = {"algorithm": name, "before_mb": current_mb()}
+
+    def phase(key, run):
+        reset_peak()
         start = time.perf_counter()
+        run()
+        result[f"{key}_seconds"], result[f"{key}_peak_mb"] = time.perf_counter() - start, peak_mb()
+
+    def one_step():
         float(algorithm.train_step(*batch)["loss"])  # float(): wait for the step to finish
-        seconds.append(time.perf_counter() - start)
-    return {"algorithm": name, "seconds_per_step": statistics.median(seconds),
-            "step_seconds": seconds, "trace_seconds": trace_seconds,
-            "first_step_seconds": first_step_seconds, "before_mb": before,
-            "traced_mb": traced, "peak_mb": peak_mb()}
+
+    phase("trace", lambda: algorithm.train_step.get_concrete_function(*batch))
+    phase("first_call", one_step)
+    seconds = []
+
+    def steps():
+        for _ in range(n_steps):
+            start = time.perf_counter()
+            one_step()
+            seconds.append(time.perf_counter() - start)
+
+    phase("steps", steps)
+    result.pop("steps_seconds")
+    return {**result, "seconds_per_step": statistics.median(seconds), "step_seconds": seconds,
+            "peak_source": "VmHWM" if os.path.exists("/proc/self/clear_refs") else "ru_maxrss"}
 
 
 def meta_step_cost_in_subprocess(name: str, n_way: int, k_shot: int, **kwargs) -> dict:

@@ -257,3 +257,137 @@ def show_episode(episode, data=None, max_query: int | None = None, cell: float =
         fig.text(x, axes[0, first].get_position().y1 + 0.05 / fig.get_figheight(),
                  f"{name}\n{size}", ha="center", va="bottom", fontsize=8, color=color)
     return fig
+
+
+# MAML and friends on Omniglot: notebook 04_maml_omniglot -------------------------------------
+
+
+def plot_histories(histories, metric: str = "accuracy", ax=None, smooth: int = 1):
+    """Learning curves of several runs on one axes: each run's training curve (a moving average
+    over ``smooth`` log points) as a line, its validation results (``val_<metric>``) as markers.
+
+    Defined in notebook ``04_maml_omniglot`` (MAML, first-order MAML, Meta-SGD and Reptile on
+    Omniglot: arXiv 1703.03400, 1707.09835, 1803.02999).
+
+    Args:
+        histories: ``{label: History}`` (:class:`metalearn_helpers.training.History`).
+        metric: the training metric to draw, e.g. ``"accuracy"`` or ``"loss"``.
+        ax: matplotlib axes to draw on; default a new figure.
+        smooth: width of the moving average, in log points (1: raw).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        ax = Figure(figsize=(7, 3.2)).subplots()
+    for i, (label, history) in enumerate(histories.items()):
+        steps, values = history.series(metric)
+        if smooth > 1 and len(values) >= smooth:
+            values = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+            steps = steps[smooth - 1:]
+        ax.plot(steps, values, color=f"C{i}", lw=1, marker="." if len(steps) <= 10 else None,
+                label=f"{label}, meta-training")
+        val_steps, val_values = history.series(f"val_{metric}", validation=True)
+        if len(val_steps):
+            ax.plot(val_steps, val_values, "o--", color=f"C{i}", ms=3, lw=0.8,
+                    label=f"{label}, validation")
+    ax.set(xlabel="meta-training step", ylabel=metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+def plot_learned_learning_rates(named_rates, initial: float | None = None, ax=None):
+    """Meta-SGD's learned per-parameter learning rates: one box per weight tensor (median,
+    quartiles, 1st-99th percentile whiskers). The axis is linear, or symmetric-logarithmic when
+    the rates span more than a factor of 20 or change sign.
+
+    Defined in notebook ``04_maml_omniglot`` (Meta-SGD, Li et al. 2017, arXiv 1707.09835).
+
+    Args:
+        named_rates: ``{tensor name: array of learning rates}``, in network order.
+        initial: the common starting value, drawn as a dashed line.
+        ax: matplotlib axes to draw on; default a new figure.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    names = list(named_rates)
+    if ax is None:
+        ax = Figure(figsize=(7, 0.8 + 0.22 * len(names))).subplots()
+    ax.boxplot([np.ravel(named_rates[n]) for n in names], vert=False, whis=(1, 99),
+               showfliers=False, widths=0.6)
+    ax.set_yticks(np.arange(1, len(names) + 1), names, fontsize=7)
+    ax.invert_yaxis()
+    if initial is not None:
+        ax.axvline(initial, color="C3", ls="--", lw=1)
+    every = np.concatenate([np.ravel(r) for r in named_rates.values()])
+    if every.min() <= 0 or every.max() > 20 * every.min():
+        ax.set_xscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("learned inner learning rate (per parameter)"
+                  + (f"; dashed: the initial {initial:g}" if initial is not None else ""))
+    ax.grid(alpha=0.3, axis="x")
+    return ax.figure
+
+
+def show_adaptation_steps(episode, predictions, per_class: int = 2, cell: float = 0.5):
+    """How a learner's predictions on an episode's query set change with inner steps.
+
+    Defined in notebook ``04_maml_omniglot``. Columns are grouped by label. The top row shows
+    (up to ``per_class`` of) each label's support drawings; below, one row per number of inner
+    steps shows ``per_class`` query drawings of each label with the predicted label, framed green
+    when right and red when wrong. Each row's label gives the accuracy on the *whole* query set.
+
+    Args:
+        episode: an unbatched Omniglot :class:`metalearn_helpers.episodes.Episode`.
+        predictions: ``{inner steps: predicted labels of all queries}`` (aligned with
+            ``episode.query_y``), in the order the rows are drawn.
+        per_class: query (and at most support) drawings shown per label.
+        cell: side of one image in inches.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    labels = np.unique(episode.support_y)
+    queries = [np.flatnonzero(episode.query_y == y)[:per_class] for y in labels]
+    supports = [np.flatnonzero(episode.support_y == y)[:per_class] for y in labels]
+    ncols, nrows = len(labels) * per_class, 1 + len(predictions)
+    fig = Figure(figsize=(1.1 + cell * ncols, 0.5 + (cell + 0.15) * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False,
+                        gridspec_kw=dict(wspace=0.08, hspace=0.35))
+    fig.subplots_adjust(left=1.1 / fig.get_figwidth(), right=0.99, bottom=0.02,
+                        top=1 - 0.45 / fig.get_figheight())  # room for a suptitle
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_axis_off()
+    for i, label in enumerate(labels):
+        for j, index in enumerate(supports[i]):
+            ax = axes[0, i * per_class + j]
+            ax.set_axis_on()
+            ax.imshow(episode.support_x[index][..., 0], cmap="gray_r", vmin=0, vmax=1)
+            ax.set_title(f"label {label}", fontsize=7, color="tab:blue", pad=2)
+    axes[0, 0].set_ylabel("support", fontsize=8, rotation=0, ha="right", va="center")
+    for row, (steps, predicted) in enumerate(predictions.items(), start=1):
+        predicted = np.asarray(predicted)
+        for i in range(len(labels)):
+            for j, index in enumerate(queries[i]):
+                ax = axes[row, i * per_class + j]
+                ax.set_axis_on()
+                ax.imshow(episode.query_x[index][..., 0], cmap="gray_r", vmin=0, vmax=1)
+                right = predicted[index] == episode.query_y[index]
+                color = "tab:green" if right else "tab:red"
+                for spine in ax.spines.values():
+                    spine.set_color(color)
+                    spine.set_linewidth(2)
+                ax.set_title(f"→ {predicted[index]}", fontsize=7, color=color, pad=2)
+        accuracy = np.mean(predicted == episode.query_y)
+        axes[row, 0].set_ylabel(f"{steps} step{'s' * (steps != 1)}\n{accuracy:.0%}", fontsize=8,
+                                rotation=0, ha="right", va="center")
+    return fig
