@@ -81,14 +81,35 @@ class PretrainedBaseline(MAML):
         return {"loss": loss}
 
 
-def make_algorithm(name: str, seed: int = 0, **overrides):
-    """A fresh 1-40-40-1 network (initial weights from ``seed``) wrapped as ``"maml"``,
-    ``"fomaml"`` (first-order MAML) or ``"pretrained"`` (:class:`PretrainedBaseline`), with the
-    paper's settings; ``overrides`` replace constructor arguments."""
+INITS = ("paper", "keras")
+
+
+def paper_initialisation(model, seed: int = 0) -> None:
+    """Set ``model``'s weights as MAML's code initialises the sinusoid network: kernels from a
+    normal distribution truncated at two standard deviations, standard deviation 0.01, and zero
+    biases (Finn et al.'s ``construct_fc_weights``). Keras' default (Glorot-uniform kernels) starts
+    from much larger weights."""
+    for i, variable in enumerate(model.trainable_variables):
+        if len(variable.shape) > 1:
+            variable.assign(tf.random.stateless_truncated_normal(variable.shape, seed=[seed, i],
+                                                                 stddev=0.01))
+        else:
+            variable.assign(tf.zeros(variable.shape))
+
+
+def make_algorithm(name: str, seed: int = 0, init: str = "paper", **overrides):
+    """A fresh 1-40-40-1 network wrapped as ``"maml"``, ``"fomaml"`` (first-order MAML) or
+    ``"pretrained"`` (:class:`PretrainedBaseline`), with the paper's settings; ``overrides``
+    replace constructor arguments. ``init``: ``"paper"`` (:func:`paper_initialisation`) or
+    ``"keras"`` (Keras' defaults); either way the initial weights depend only on ``seed``."""
     if name not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {name!r}.")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}.")
     keras.utils.set_random_seed(seed)
     model = sinusoid_mlp()
+    if init == "paper":
+        paper_initialisation(model, seed)
     optimizer = keras.optimizers.Adam(PAPER_SETTINGS["meta_lr"])
     if name == "pretrained":
         return PretrainedBaseline(model, **{"optimizer": optimizer, **overrides})
@@ -104,15 +125,15 @@ def train_tasks() -> SinusoidTasks:
                          n_query=PAPER_SETTINGS["train_n_query"])
 
 
-def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, run_dir=None,
+def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, init: str = "paper", run_dir=None,
                    meta_batch_size: int | None = None, val_tasks: int = 100,
                    validate_every: int = 1000, log_every: int = 10, progress: bool = True,
                    live_plot: bool = False, algorithm=None):
-    """Train ``name`` (see :func:`make_algorithm`) with the shared loop
+    """Train ``name`` (see :func:`make_algorithm`, also for ``init``) with the shared loop
     :func:`metalearn_helpers.training.meta_train`, checkpointing in ``run_dir`` (calling again
     resumes). MAML and first-order MAML are validated by the query MSE after one inner step on
     ``val_tasks`` tasks with K = 10 (0: no validation). Returns ``(algorithm, history)``."""
-    algorithm = algorithm if algorithm is not None else make_algorithm(name, seed)
+    algorithm = algorithm if algorithm is not None else make_algorithm(name, seed, init)
     validate = None
     if val_tasks and name != "pretrained":
         val_family = SinusoidTasks(k_shot=PAPER_SETTINGS["train_k_shot"], n_query=N_QUERY)
@@ -226,8 +247,9 @@ def tune_fine_tune_lr(algorithm, k_shot: int, lrs=FINE_TUNE_LRS, steps: int = 10
 
 
 # -- committed runs --------------------------------------------------------------------------------
-def run_name(name: str) -> str:
-    return f"sinusoid_{name}"
+def run_name(name: str, init: str = "paper") -> str:
+    """``sinusoid_<name>``, with ``_keras_init`` for runs from Keras' default initialisation."""
+    return f"sinusoid_{name}" + ("" if init == "paper" else f"_{init}_init")
 
 
 def table_rows(curves_by_k: dict[int, np.ndarray], steps=EVAL_STEPS) -> list[dict]:

@@ -2,7 +2,7 @@
 
 The paper's full schedule behind notebook 03's numbers (Finn et al. 2017, arXiv 1703.03400,
 section 5.1: K = 10, alpha = 0.01, one inner step, meta-batch 25, Adam 0.001, 70,000
-meta-iterations) is run with this script. Each algorithm trains with the shared loop, resumably,
+meta-iterations, and the initial weights of the paper's code) is run with this script. Each algorithm trains with the shared loop, resumably,
 in ``runs/sinusoid_<name>/``; stop it with Ctrl-C (or ``kill -INT``) and it saves a checkpoint,
 evaluates what it has and exports ``weights/sinusoid_<name>.npz`` (the weights),
 ``weights/sinusoid_<name>.json`` (how they were made, and the test MSE table) and
@@ -14,6 +14,7 @@ on 200 validation tasks (10 steps).
 
     python scripts/train_sinusoid.py --threads 1                   # all three, paper schedule
     python scripts/train_sinusoid.py --algorithm maml --eval-only
+    python scripts/train_sinusoid.py --algorithm maml --init keras   # from Keras' default init
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int)
                            "n_steps": settings["n_steps"]}
     else:
         hyperparameters = {**settings, "first_order": name == "fomaml"}
-    stem = sinusoid.run_name(name)
+    stem = sinusoid.run_name(name, args.init)
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
     experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{stem}.npz")
     shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{stem}.history.json")
@@ -71,7 +72,7 @@ def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int)
         "name": stem, "experiment": "sinusoid", "algorithm": name, "paper": sinusoid.PAPER,
         "hyperparameters": hyperparameters,
         "steps": steps, "planned_steps": planned, "finished": steps >= planned,
-        "seed": args.seed,
+        "seed": args.seed, "init": args.init,
         "test": sinusoid.table_rows(curves),
         "test_step_size": {str(k): lr for k, lr in lrs.items()},
         "step_size_search": {str(k): {str(lr): mse if math.isfinite(mse) else None  # diverged
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-steps", type=int, default=70_000,
                         help="total meta-steps (default: the paper's 70,000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", choices=("paper", "keras"), default="paper",
+                        help="initial weights: MAML's code (default) or Keras' defaults")
     parser.add_argument("--episodes", type=int, default=600, help="test tasks per K")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all)")
     parser.add_argument("--eval-only", action="store_true",
@@ -111,11 +114,11 @@ def main(argv=None) -> int:
 
     names = sinusoid.ALGORITHMS if args.algorithm == "all" else (args.algorithm,)
     for name in names:
-        run_dir = ROOT / "runs" / sinusoid.run_name(name)
+        run_dir = ROOT / "runs" / sinusoid.run_name(name, args.init)
 
         def train(n_steps):
-            return sinusoid.train_sinusoid(name, n_steps, seed=args.seed, run_dir=run_dir,
-                                           log_every=100)
+            return sinusoid.train_sinusoid(name, n_steps, seed=args.seed, init=args.init,
+                                           run_dir=run_dir, log_every=100)
 
         interrupted = False
         if not args.eval_only:
