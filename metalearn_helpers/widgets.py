@@ -96,3 +96,89 @@ def episode_explorer(data, seed: int = 0):
         within_alphabet=widgets.Checkbox(value=False, description="within_alphabet"),
         seed=widgets.IntText(value=seed, description="seed"),
     )
+
+
+def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
+                             max_steps: int = 20, max_k_shot: int = 20):
+    """Place or sample K points of a sinusoid task and watch several starting points adapt.
+
+    Defined in notebook ``03_maml_sinusoid`` (MAML vs the pretrained baseline, Finn et al. 2017,
+    arXiv 1703.03400, figure 2). Controls: K, the task's seed, the number of gradient steps, one
+    step size per learner, "one half only" (sample the points from x in [0, 5], the other half of
+    the curve is then pure extrapolation) and a text box of x positions that replaces the sampled
+    points (e.g. ``-4, -1.5, 2``). Each panel shows the true function, the points, the
+    prediction before adapting, after one step and after the chosen number of steps, and the
+    MSE after adapting on a grid of 100 points over [-5, 5].
+
+    Args:
+        learners: ``{name: (algorithm, step_size)}``, e.g. ``{"MAML": (maml, 0.01),
+            "pretrained": (baseline, 0.02)}``; an algorithm has ``model`` and ``forward``
+            (:class:`metalearn_helpers.maml.MAML` and its subclasses).
+        seed, k_shot: initial task seed and K.
+        max_steps, max_k_shot: slider ranges.
+
+    Returns:
+        An ``ipywidgets.interactive`` widget; display it (e.g. as a cell's last expression).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from IPython.display import display
+
+    from .episodes import Episode, SinusoidTasks
+    from .plots import plot_sinusoid_fit
+    from .sinusoid import adaptation_outputs
+
+    names = list(learners)
+    grid = np.linspace(-5.0, 5.0, 100, dtype=np.float32)[:, None]
+
+    def draw(k_shot, seed, steps, one_half, x_text, **step_sizes):
+        task = SinusoidTasks(k_shot=k_shot, n_query=1,
+                             x_range=(0.0, 5.0) if one_half else (-5.0, 5.0)).sample(seed)
+        amplitude, phase = float(task.info["amplitude"]), float(task.info["phase"])
+        support_x = task.support_x
+        if x_text.strip():
+            try:
+                support_x = np.array([float(v) for v in x_text.replace(";", ",").split(",")
+                                      if v.strip()], np.float32).reshape(-1, 1)
+            except ValueError:
+                print(f"Could not read the x positions {x_text!r}: write numbers separated by "
+                      f"commas, e.g. -4, -1.5, 2")
+                return
+            support_x = np.clip(support_x, -5.0, 5.0)
+        support_y = SinusoidTasks.function(support_x, amplitude, phase).astype(np.float32)
+        truth = SinusoidTasks.function(grid, amplitude, phase)
+        episode = Episode(support_x, support_y, grid, truth, info=task.info)
+        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.4), sharey=True,
+                                 squeeze=False)
+        for i, (ax, name) in enumerate(zip(axes[0], names)):
+            lr = step_sizes[f"lr_{i}"]
+            outputs = adaptation_outputs(learners[name][0], support_x, support_y, grid, steps, lr)
+            fits = {"pre-update": outputs[0]}
+            fits.update({f"{s} step{'s' * (s > 1)}": outputs[s] for s in sorted({1, steps})
+                         if 1 <= s <= steps})
+            mse = float(np.mean((outputs[steps] - truth) ** 2))
+            plot_sinusoid_fit(episode, grid, fits, ax=ax,
+                              title=f"{name}, step size {lr:.3g}: MSE {mse:.2f}")
+            ax.set_ylim(-6, 6)
+        fig.suptitle(f"A = {amplitude:.2f}, phase = {phase:.2f}; {len(support_x)} points, "
+                     f"{steps} gradient step{'s' * (steps != 1)}", fontsize=10)
+        fig.tight_layout()
+        display(fig)
+        plt.close(fig)
+
+    controls = dict(
+        k_shot=widgets.IntSlider(value=k_shot, min=1, max=max_k_shot, description="K",
+                                 continuous_update=False),
+        seed=widgets.IntSlider(value=seed, min=0, max=99, description="task seed",
+                               continuous_update=False),
+        steps=widgets.IntSlider(value=10, min=0, max=max_steps, description="steps",
+                                continuous_update=False),
+        one_half=widgets.Checkbox(value=False, description="points from x in [0, 5] only"),
+        x_text=widgets.Text(value="", placeholder="e.g. -4, -1.5, 2 (empty: sample K points)",
+                            description="x positions", continuous_update=False),
+    )
+    for i, name in enumerate(names):
+        controls[f"lr_{i}"] = widgets.FloatLogSlider(
+            value=learners[name][1], base=10, min=-3, max=-0.5, step=0.05,
+            description=f"lr {name}"[:18], readout_format=".3g", continuous_update=False)
+    return widgets.interactive(draw, **controls)
