@@ -15,36 +15,49 @@ def sinusoid_task_sampler(n_tasks: int = 3, seed: int = 0, k_shot: int = 10,
     2017 (MAML, arXiv 1703.03400), sampled by :class:`metalearn_helpers.episodes.SinusoidTasks`
     and drawn by :func:`metalearn_helpers.plots.plot_sinusoid_tasks`.
 
+    The figure is put into the ``Output`` widget by setting its ``outputs`` from the kernel
+    (``append_display_data``), not by capturing ``display`` calls as ``interactive`` does. For
+    captured output, nbclient (under papermill and nbconvert) sends widget updates on the
+    kernel's shell channel while it waits there for the cell's reply, a race reported as
+    nbclient issue #312; when this builder used ``interactive``, papermill hung in its cell in 2
+    of about 10 runs on a loaded machine.
+
     Args:
         n_tasks: tasks drawn per seed.
         seed, k_shot: initial slider values.
         max_seed, max_k_shot: slider ranges (K from 1).
 
     Returns:
-        An ``ipywidgets.interactive`` widget; display it (e.g. as a cell's last expression).
+        An ``ipywidgets.VBox`` (sliders above the figure); display it, e.g. as a cell's last
+        expression.
     """
     import matplotlib.pyplot as plt
     import numpy as np
-    from IPython.display import display
 
     from .episodes import SinusoidTasks
     from .plots import plot_sinusoid_tasks
 
-    def draw(seed, k_shot):
-        rng = np.random.default_rng(seed)
-        family = SinusoidTasks(k_shot=k_shot, n_query=1)
-        fig = plot_sinusoid_tasks([family.sample(rng) for _ in range(n_tasks)])
-        fig.axes[0].set_title(f"seed {seed}: {n_tasks} tasks, K = {k_shot} support points each")
-        display(fig)
-        plt.close(fig)  # shown once, by display, whatever the matplotlib backend
+    seed_slider = widgets.IntSlider(value=seed, min=0, max=max_seed, description="seed",
+                                    continuous_update=False)
+    k_slider = widgets.IntSlider(value=k_shot, min=1, max=max_k_shot, description="K",
+                                 continuous_update=False)
+    out = widgets.Output()
 
-    return widgets.interactive(
-        draw,
-        seed=widgets.IntSlider(value=seed, min=0, max=max_seed, description="seed",
-                               continuous_update=False),
-        k_shot=widgets.IntSlider(value=k_shot, min=1, max=max_k_shot, description="K",
-                                 continuous_update=False),
-    )
+    def draw(_change=None):
+        rng = np.random.default_rng(seed_slider.value)
+        family = SinusoidTasks(k_shot=k_slider.value, n_query=1)
+        fig = plot_sinusoid_tasks([family.sample(rng) for _ in range(n_tasks)])
+        fig.axes[0].set_title(f"seed {seed_slider.value}: {n_tasks} tasks, "
+                              f"K = {k_slider.value} support points each")
+        with out.hold_sync():  # one update: the old figure is replaced, not flashed away
+            out.outputs = ()
+            out.append_display_data(fig)
+        plt.close(fig)  # shown once, in the widget, whatever the matplotlib backend
+
+    seed_slider.observe(draw, names="value")
+    k_slider.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([seed_slider, k_slider]), out])
 
 
 def episode_explorer(data, seed: int = 0):
