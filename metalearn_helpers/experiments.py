@@ -39,7 +39,9 @@ PAPER_SETTINGS = {
         kwargs=dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=3, first_order=False),
         meta_lr=1e-3, meta_batch_size=32, n_steps=60_000, train_shots=None),
     "fomaml": dict(  # the same, first-order approximation (section 5.2)
-        paper="first-order MAML, Finn et al. 2017 (arXiv 1703.03400)", cls=MAML,
+        # Omniglot numbers for first-order MAML: Nichol et al. 2018 (arXiv 1803.02999), Table 1
+        paper="first-order MAML, Finn et al. 2017 (arXiv 1703.03400); Omniglot results from "
+              "Nichol et al. 2018 (arXiv 1803.02999)", cls=MAML,
         kwargs=dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=3, first_order=True),
         meta_lr=1e-3, meta_batch_size=32, n_steps=60_000, train_shots=None),
     "metasgd": dict(  # Li et al. 2017, arXiv 1707.09835; one inner step, alpha learned
@@ -165,9 +167,12 @@ def write_record(path, record: dict) -> None:
     Path(path).write_text(json.dumps(record, indent=2) + "\n")
 
 
-def load_records(folder=WEIGHTS_DIR) -> list[dict]:
-    """Every ``*.json`` run record in ``folder`` (the committed ``weights/`` by default)."""
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+def load_records(folder=WEIGHTS_DIR, prefix: str = "") -> list[dict]:
+    """The run records ``<prefix>*.json`` in ``folder`` (the committed ``weights/`` by default),
+    without the ``*.history.json`` learning curves that sit beside them."""
+    paths = sorted(p for p in Path(folder).glob(f"{prefix}*.json")
+                   if not p.name.endswith(".history.json"))
+    return [json.loads(p.read_text()) for p in paths]
 
 
 # -- measured cost of a meta-step -----------------------------------------------------------------

@@ -13,29 +13,26 @@ checkpoint, evaluates what it has and exports ``weights/<name>.npz`` (the meta-l
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
 import sys
 from pathlib import Path
 
-import tensorflow as tf
-
-from metalearn_helpers import experiments
-from metalearn_helpers.omniglot import load_omniglot
-from metalearn_helpers.training import HISTORY_FILE, History
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def checkpoint_step(run_dir: Path) -> int:
+    import tensorflow as tf
+
     latest = tf.train.latest_checkpoint(run_dir)
     return int(re.search(r"ckpt-(\d+)$", latest).group(1)) if latest else 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algorithm", choices=sorted(experiments.PAPER_SETTINGS), required=True)
+    parser.add_argument("--algorithm", required=True, help="maml, fomaml, metasgd or reptile")
     parser.add_argument("--n-way", type=int, default=5)
     parser.add_argument("--k-shot", type=int, default=1)
     parser.add_argument("--n-steps", type=int, default=None,
@@ -50,9 +47,15 @@ def main(argv=None) -> int:
     # when started in the background, where the shell makes processes ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if args.threads:  # must be set before TensorFlow starts, i.e. before the helpers' import
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(
+            args.threads)
+    from metalearn_helpers import experiments
+    from metalearn_helpers.omniglot import load_omniglot
+    from metalearn_helpers.training import HISTORY_FILE, History
+
+    if args.algorithm not in experiments.PAPER_SETTINGS:
+        parser.error(f"--algorithm must be one of {sorted(experiments.PAPER_SETTINGS)}")
 
     setting = experiments.PAPER_SETTINGS[args.algorithm]
     planned = args.n_steps or setting["n_steps"]
