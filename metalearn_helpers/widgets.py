@@ -6,8 +6,46 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 
+def figure_widget(draw, **controls) -> widgets.VBox:
+    """Controls above a figure that ``draw(**values)`` redraws whenever a control changes.
+
+    Like ``ipywidgets.interactive``, but ``draw`` *returns* a matplotlib ``Figure`` (or a
+    message string) which is put into an ``Output`` widget from the kernel
+    (``append_display_data``) instead of capturing what the function displays. Captured output
+    makes nbclient (papermill, nbconvert) race with widget updates (nbclient issue #312): a
+    notebook with ``interactive`` hung in 2 of about 10 headless runs on a loaded machine. Every
+    widget of the course is built with this function.
+
+    Args:
+        draw: ``(**values) -> Figure | str``.
+        **controls: ipywidgets controls, keyed by ``draw``'s argument names.
+
+    Returns:
+        An ``ipywidgets.VBox`` (controls, then the figure); display it as a cell's last expression.
+    """
+    import matplotlib.pyplot as plt
+
+    out = widgets.Output()
+
+    def redraw(_change=None):
+        result = draw(**{name: control.value for name, control in controls.items()})
+        with out.hold_sync():  # one update: the old figure is replaced, not flashed away
+            out.outputs = ()
+            if isinstance(result, str):
+                out.append_stdout(result + "\n")
+            else:
+                out.append_display_data(result)
+                plt.close(result)  # shown once, in the widget, whatever the backend
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(controls.values()),
+                                      layout=widgets.Layout(flex_flow="row wrap")), out])
+
+
 def sinusoid_task_sampler(n_tasks: int = 3, seed: int = 0, k_shot: int = 10,
-                          max_seed: int = 99, max_k_shot: int = 50):
+                          max_seed: int = 99, max_k_shot: int = 50) -> widgets.VBox:
     """Sliders for a seed and K that draw ``n_tasks`` sinusoid tasks with their K support points.
 
     Defined in notebook ``01_concepts``: moving the seed shows how much tasks of one family
@@ -15,49 +53,32 @@ def sinusoid_task_sampler(n_tasks: int = 3, seed: int = 0, k_shot: int = 10,
     2017 (MAML, arXiv 1703.03400), sampled by :class:`metalearn_helpers.episodes.SinusoidTasks`
     and drawn by :func:`metalearn_helpers.plots.plot_sinusoid_tasks`.
 
-    The figure is put into the ``Output`` widget by setting its ``outputs`` from the kernel
-    (``append_display_data``), not by capturing ``display`` calls as ``interactive`` does. For
-    captured output, nbclient (under papermill and nbconvert) sends widget updates on the
-    kernel's shell channel while it waits there for the cell's reply, a race reported as
-    nbclient issue #312; when this builder used ``interactive``, papermill hung in its cell in 2
-    of about 10 runs on a loaded machine.
-
     Args:
         n_tasks: tasks drawn per seed.
         seed, k_shot: initial slider values.
         max_seed, max_k_shot: slider ranges (K from 1).
 
     Returns:
-        An ``ipywidgets.VBox`` (sliders above the figure); display it, e.g. as a cell's last
-        expression.
+        A :func:`figure_widget`; display it, e.g. as a cell's last expression.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from .episodes import SinusoidTasks
     from .plots import plot_sinusoid_tasks
 
-    seed_slider = widgets.IntSlider(value=seed, min=0, max=max_seed, description="seed",
-                                    continuous_update=False)
-    k_slider = widgets.IntSlider(value=k_shot, min=1, max=max_k_shot, description="K",
-                                 continuous_update=False)
-    out = widgets.Output()
-
-    def draw(_change=None):
-        rng = np.random.default_rng(seed_slider.value)
-        family = SinusoidTasks(k_shot=k_slider.value, n_query=1)
+    def draw(seed, k_shot):
+        rng = np.random.default_rng(seed)
+        family = SinusoidTasks(k_shot=k_shot, n_query=1)
         fig = plot_sinusoid_tasks([family.sample(rng) for _ in range(n_tasks)])
-        fig.axes[0].set_title(f"seed {seed_slider.value}: {n_tasks} tasks, "
-                              f"K = {k_slider.value} support points each")
-        with out.hold_sync():  # one update: the old figure is replaced, not flashed away
-            out.outputs = ()
-            out.append_display_data(fig)
-        plt.close(fig)  # shown once, in the widget, whatever the matplotlib backend
+        fig.axes[0].set_title(f"seed {seed}: {n_tasks} tasks, K = {k_shot} support points each")
+        return fig
 
-    seed_slider.observe(draw, names="value")
-    k_slider.observe(draw, names="value")
-    draw()
-    return widgets.VBox([widgets.HBox([seed_slider, k_slider]), out])
+    return figure_widget(
+        draw,
+        seed=widgets.IntSlider(value=seed, min=0, max=max_seed, description="seed",
+                               continuous_update=False),
+        k_shot=widgets.IntSlider(value=k_shot, min=1, max=max_k_shot, description="K",
+                                 continuous_update=False))
 
 
 def episode_explorer(data, seed: int = 0):
@@ -70,10 +91,8 @@ def episode_explorer(data, seed: int = 0):
     al. 2015.
 
     Returns:
-        The ``ipywidgets.interactive`` widget (display it as a cell's last expression).
+        A :func:`figure_widget` (display it as a cell's last expression).
     """
-    from IPython.display import display
-
     from .episodes import OmniglotEpisodes
     from .omniglot import split_characters
     from .plots import show_episode
@@ -90,16 +109,16 @@ def episode_explorer(data, seed: int = 0):
                                      within_alphabet=within_alphabet)
             episode = tasks.sample(seed)
         except ValueError as error:  # an impossible combination, or a negative seed
-            print(f"Impossible episode: {error}")
-            return
-        print(tasks)
-        display(show_episode(episode, data))
+            return f"Impossible episode: {error}"
+        fig = show_episode(episode, data)
+        fig.suptitle(repr(tasks), fontsize=8)
+        return fig
 
     def slider(value, low, high, description):
         return widgets.IntSlider(value=value, min=low, max=high, description=description,
                                  continuous_update=False)
 
-    return widgets.interactive(
+    return figure_widget(
         draw,
         n_way=slider(5, 2, 60, "n_way"),
         k_shot=slider(1, 1, 20, "k_shot"),
