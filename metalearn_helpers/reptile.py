@@ -67,7 +67,8 @@ class Reptile(MAML):
         order = tf.concat([tf.random.shuffle(tf.range(n))
                            for _ in range(math.ceil(steps * batch / n))], axis=0)
         second_moments = [tf.zeros_like(p) for p in params]
-        for t in range(1, steps + 1):
+        # A graph loop (not unrolled): tracing stays short even for the 50 steps of evaluation.
+        for t in tf.range(1, steps + 1):
             index = order[(t - 1) * batch:t * batch]
             with tf.GradientTape() as tape:
                 tape.watch(params)
@@ -76,7 +77,7 @@ class Reptile(MAML):
             grads = [tf.stop_gradient(g) for g in tape.gradient(loss, params)]
             second_moments = [beta2 * v + (1 - beta2) * tf.square(g)
                               for v, g in zip(second_moments, grads)]
-            correction = 1 - beta2**t
+            correction = 1 - tf.pow(beta2, tf.cast(t, params[0].dtype))
             params = [p - self.inner_lr * g / (tf.sqrt(v / correction) + epsilon)
                       for p, g, v in zip(params, grads, second_moments)]
         return params

@@ -1,0 +1,48 @@
+"""Print the results of the committed runs (weights/*.json) as Markdown tables, for the README.
+
+    python scripts/results_table.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+def records(prefix: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(WEIGHTS.glob(f"{prefix}*.json"))
+            if not p.name.endswith(".history.json")]
+
+
+def omniglot_table() -> str:
+    lines = ["| run | test accuracy (600 episodes) | paper | meta-steps trained / planned | "
+             "s per step |", "| --- | --- | --- | --- | --- |"]
+    for r in records("omniglot_"):
+        paper = r["paper_result"]
+        paper_text = (f"{paper['accuracy']} ± {paper['ci95']} %" if paper["accuracy"] is not None
+                      else "n/a")
+        lines.append(f"| {r['name']} | {r['test']['accuracy']:.2f} ± {r['test']['ci95']:.2f} % | "
+                     f"{paper_text} | {r['steps']:,} / {r['planned_steps']:,} | "
+                     f"{r['seconds_per_step']:.2f} |")
+    return "\n".join(lines)
+
+
+def sinusoid_table() -> str:
+    lines = ["| run | K | MSE after 1 step | after 5 | after 10 | meta-steps |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in records("sinusoid_"):
+        for k_shot in sorted({t["k_shot"] for t in r.get("test", [])}):
+            by_steps = {t["inner_steps"]: t for t in r["test"] if t["k_shot"] == k_shot}
+            cells = [f"{by_steps[s]['mse']:.2f} ± {by_steps[s]['ci95']:.2f}" if s in by_steps
+                     else "" for s in (1, 5, 10)]
+            lines.append(f"| {r['name']} | {k_shot} | " + " | ".join(cells)
+                         + f" | {r['steps']:,} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(omniglot_table())
+    print()
+    print(sinusoid_table())
