@@ -42,6 +42,9 @@ EVAL_STEPS = (0, 1, 5, 10)
 EVAL_K_SHOTS = (5, 10)
 N_QUERY = 100
 TEST_SEED, VALIDATION_SEED = 2017, 1
+# A task's adaptation counts as diverged when its query MSE exceeds this: eight times the largest
+# error of predicting y = 0 (A^2 / 2 <= 12.5), reached only when gradient descent blows up.
+DIVERGED_MSE = 100.0
 FINE_TUNE_LRS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # the baseline's step sizes to choose from
 
 
@@ -195,23 +198,33 @@ def adaptation_outputs(algorithm, support_x, support_y, x, steps: int, lr: float
 
 
 def adaptation_curves(algorithm, k_shot: int, lr: float, max_steps: int = 10,
-                      n_tasks: int = 600, seed: int = TEST_SEED, progress: bool = True):
+                      n_tasks: int = 600, seed: int = TEST_SEED, progress: bool = True,
+                      support_range=(-5.0, 5.0), query_range=None):
     """Query MSE of each of ``n_tasks`` held-out tasks after 0, 1, ..., ``max_steps`` gradient
     steps on its ``k_shot`` support points: a float64 array of shape ``(n_tasks, max_steps + 1)``.
 
     The tasks are drawn by the course's :func:`metalearn_helpers.evaluation.evaluate` (so, for a
-    given ``seed``, every method sees the same tasks); each has ``N_QUERY`` = 100 query points
-    with ``x ~ U[-5, 5]``. Where gradient descent blew up numerically (the outputs overflowed),
-    the MSE is ``inf``: :func:`mse_table` counts such tasks as diverged instead of averaging them.
+    given ``seed``, every method sees the same tasks); each has ``N_QUERY`` = 100 query points.
+    Support and query inputs are uniform on ``support_range`` and ``query_range`` (default: the
+    same; e.g. ``(0, 5)`` and ``(-5, 0)`` score extrapolation to the half without points).
+    Where gradient descent blew up numerically (the outputs overflowed), the MSE is ``inf``;
+    :func:`mse_table` counts such tasks, and all with an MSE above :data:`DIVERGED_MSE`, as
+    diverged instead of averaging them.
     """
-    tasks = SinusoidTasks(k_shot=k_shot, n_query=N_QUERY)
+    tasks = SinusoidTasks(k_shot=k_shot, n_query=N_QUERY, x_range=tuple(support_range))
+    (low, high), (q_low, q_high) = support_range, query_range or support_range
     curves = []
 
     def stays_finite(episode):
+        query_x, query_y = episode.query_x, episode.query_y
+        if query_range is not None:  # move the query points to query_range
+            query_x = (q_low + (query_x - low) * (q_high - q_low) / (high - low)).astype(np.float32)
+            query_y = SinusoidTasks.function(query_x, episode.info["amplitude"],
+                                             episode.info["phase"]).astype(np.float32)
         outputs = adaptation_outputs(algorithm, episode.support_x, episode.support_y,
-                                     episode.query_x, max_steps, lr).astype(np.float64)
+                                     query_x, max_steps, lr).astype(np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            curve = np.mean(np.square(outputs - episode.query_y[None]), axis=(1, 2))
+            curve = np.mean(np.square(outputs - query_y[None]), axis=(1, 2))
         curves.append(np.where(np.isfinite(curve), curve, np.inf))
         return float(np.isfinite(curve).all())
 
@@ -222,10 +235,11 @@ def adaptation_curves(algorithm, k_shot: int, lr: float, max_steps: int = 10,
 
 def mse_table(curves: np.ndarray, steps=EVAL_STEPS) -> dict[int, ScoreWithCI]:
     """``{steps: mean query MSE ± 95 % CI}`` from :func:`adaptation_curves`, over the tasks whose
-    MSE is finite (``score.n`` of them; ``len(curves) - score.n`` diverged)."""
+    MSE is at most :data:`DIVERGED_MSE` (``score.n`` of them; ``len(curves) - score.n``
+    diverged)."""
     table = {}
     for s in steps:
-        finite = curves[np.isfinite(curves[:, s]), s]
+        finite = curves[curves[:, s] <= DIVERGED_MSE, s]
         table[s] = (mean_confidence_interval(finite) if finite.size
                     else ScoreWithCI(np.inf, np.inf, 0, finite))
     return table
@@ -235,14 +249,14 @@ def tune_fine_tune_lr(algorithm, k_shot: int, lrs=FINE_TUNE_LRS, steps: int = 10
                       n_tasks: int = 200, seed: int = VALIDATION_SEED):
     """The step size in ``lrs`` with the lowest mean query MSE after ``steps`` steps on
     ``n_tasks`` validation tasks (seed apart from the test tasks'). Returns ``(best, {lr: mse})``;
-    a step size that diverges on any task scores ``inf``. The paper tuned the baseline's step size
+    a step size that diverges (:data:`DIVERGED_MSE`) on any task scores ``inf``. The paper tuned the baseline's step size
     automatically too (its figure 3 names 0.01 for K = 5 and 0.02 for K = 10)."""
     scores = {}
     for lr in lrs:
         final = adaptation_curves(algorithm, k_shot, lr, steps, n_tasks, seed,
                                   progress=False)[:, -1]
         with np.errstate(over="ignore"):
-            scores[float(lr)] = float(np.mean(final)) if np.isfinite(final).all() else np.inf
+            scores[float(lr)] = float(np.mean(final)) if (final <= DIVERGED_MSE).all() else np.inf
     return min(scores, key=scores.get), scores
 
 
@@ -254,7 +268,7 @@ def run_name(name: str, init: str = "paper") -> str:
 
 def table_rows(curves_by_k: dict[int, np.ndarray], steps=EVAL_STEPS) -> list[dict]:
     """``{k_shot: adaptation_curves(...)}`` as JSON-friendly rows for a run record: mean MSE and
-    CI over the finite tasks, and how many diverged."""
+    CI over the tasks that did not diverge, and how many diverged."""
     rows = []
     for k, curves in curves_by_k.items():
         for s, score in mse_table(curves, steps).items():

@@ -20,6 +20,7 @@ on 200 validation tasks (10 steps).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import signal
@@ -64,6 +65,12 @@ def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int)
     else:
         hyperparameters = {**settings, "first_order": name == "fomaml"}
     stem = sinusoid.run_name(name, args.init)
+    command = "python scripts/train_sinusoid.py " + " ".join(sys.argv[1:])
+    train_command = command
+    previous = experiments.WEIGHTS_DIR / f"{stem}.json"
+    if args.eval_only and previous.exists():  # keep saying how the weights were trained
+        old = json.loads(previous.read_text())
+        train_command = old.get("train_command", old["command"])
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
     experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{stem}.npz")
     shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{stem}.history.json")
@@ -80,12 +87,14 @@ def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int)
         "test_protocol": (f"{args.episodes} held-out tasks per K (seed {sinusoid.TEST_SEED}), "
                           f"{sinusoid.N_QUERY} query points x ~ U[-5, 5] sampled per task, plain "
                           f"gradient descent on the K support points; mean query MSE and 95 % CI over the "
-                          f"tasks where it stayed finite ('diverged': where it overflowed)"),
+                          f"tasks where it did not diverge ('diverged': MSE above "
+                          f"{sinusoid.DIVERGED_MSE:g} or overflow)"),
         "paper_result": sinusoid.PAPER_RESULTS.get(name),
         "train_seconds": history.elapsed,
         "seconds_per_step": history.elapsed / max(steps, 1),
         "threads": args.threads,
-        "command": "python scripts/train_sinusoid.py " + " ".join(sys.argv[1:]),
+        "command": command,
+        "train_command": train_command,
     })
 
 

@@ -65,12 +65,12 @@ def test_unknown_algorithm():
 
 
 def test_diverged_tasks_are_counted_not_averaged():
-    curves = np.array([[1.0, 0.5], [3.0, np.inf], [2.0, 1.5]])
+    curves = np.array([[1.0, 0.5], [3.0, np.inf], [2.0, 1.5], [2.0, 1e3]])
     table = sinusoid.mse_table(curves, steps=(0, 1))
-    assert table[0].mean == 2.0 and table[0].n == 3
+    assert table[0].mean == 2.0 and table[0].n == 4
     assert table[1].mean == 1.0 and table[1].n == 2
     rows = sinusoid.table_rows({5: curves}, steps=(0, 1))
-    assert [r["diverged"] for r in rows] == [0, 1]
+    assert [r["diverged"] for r in rows] == [0, 2]
     assert sinusoid.record_table({"test": rows})[5, 1] == (1.0, pytest.approx(1.96 * np.std([0.5, 1.5], ddof=1) / np.sqrt(2)))
 
 
@@ -92,3 +92,18 @@ def test_paper_initialisation_is_small_and_seeded():
     assert np.abs(keras_init.model.trainable_variables[2].numpy()).max() > 0.1
     with pytest.raises(ValueError, match="init must be one of"):
         sinusoid.make_algorithm("maml", init="glorot")
+
+
+def test_query_range_scores_the_other_half():
+    maml = sinusoid.make_algorithm("maml", seed=0)
+    same = sinusoid.adaptation_curves(maml, 5, 0.01, 1, n_tasks=3, progress=False,
+                                      support_range=(0.0, 5.0))
+    other = sinusoid.adaptation_curves(maml, 5, 0.01, 1, n_tasks=3, progress=False,
+                                       support_range=(0.0, 5.0), query_range=(-5.0, 0.0))
+    assert same.shape == other.shape == (3, 2) and not np.allclose(same, other)
+    default = sinusoid.adaptation_curves(maml, 5, 0.01, 1, n_tasks=3, progress=False)
+    tasks = SinusoidTasks(k_shot=5, n_query=sinusoid.N_QUERY)
+    rng = np.random.default_rng(sinusoid.TEST_SEED)
+    first = tasks.sample(rng)
+    expected = np.mean((maml.model(first.query_x).numpy() - first.query_y) ** 2)
+    assert default[0, 0] == pytest.approx(expected, rel=1e-5)
