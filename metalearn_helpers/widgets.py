@@ -131,7 +131,7 @@ def episode_explorer(data, seed: int = 0):
 
 
 def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
-                             max_steps: int = 20, max_k_shot: int = 20):
+                             max_steps: int = 20, max_k_shot: int = 20) -> widgets.VBox:
     """Place or sample K points of a sinusoid task and watch several starting points adapt.
 
     Defined in notebook ``03_maml_sinusoid`` (MAML vs the pretrained baseline, Finn et al. 2017,
@@ -150,11 +150,10 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
         max_steps, max_k_shot: slider ranges.
 
     Returns:
-        An ``ipywidgets.interactive`` widget; display it (e.g. as a cell's last expression).
+        A :func:`figure_widget`; display it, e.g. as a cell's last expression.
     """
     import matplotlib.pyplot as plt
     import numpy as np
-    from IPython.display import display
 
     from .episodes import Episode, SinusoidTasks
     from .plots import plot_sinusoid_fit
@@ -173,9 +172,8 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
                 support_x = np.array([float(v) for v in x_text.replace(";", ",").split(",")
                                       if v.strip()], np.float32).reshape(-1, 1)
             except ValueError:
-                print(f"Could not read the x positions {x_text!r}: write numbers separated by "
-                      f"commas, e.g. -4, -1.5, 2")
-                return
+                return (f"Could not read the x positions {x_text!r}: write numbers separated by "
+                        f"commas, e.g. -4, -1.5, 2")
             support_x = np.clip(support_x, -5.0, 5.0)
         support_y = SinusoidTasks.function(support_x, amplitude, phase).astype(np.float32)
         truth = SinusoidTasks.function(grid, amplitude, phase)
@@ -195,8 +193,7 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
         fig.suptitle(f"A = {amplitude:.2f}, phase = {phase:.2f}; {len(support_x)} points, "
                      f"{steps} gradient step{'s' * (steps != 1)}", fontsize=10)
         fig.tight_layout()
-        display(fig)
-        plt.close(fig)
+        return fig
 
     controls = dict(
         k_shot=widgets.IntSlider(value=k_shot, min=1, max=max_k_shot, description="K",
@@ -213,4 +210,4 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
         controls[f"lr_{i}"] = widgets.FloatLogSlider(
             value=learners[name][1], base=10, min=-3, max=-0.5, step=0.05,
             description=f"lr {name}"[:18], readout_format=".3g", continuous_update=False)
-    return widgets.interactive(draw, **controls)
+    return figure_widget(draw, **controls)
