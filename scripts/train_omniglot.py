@@ -4,7 +4,9 @@ The long ``full`` runs behind notebook 04's numbers are made with this script. I
 its checkpoints in ``runs/<name>/``; stop it with Ctrl-C (or ``timeout -s INT``) and it saves a
 checkpoint, evaluates what it has and exports ``weights/<name>.npz`` (the meta-learned variables),
 ``weights/<name>.json`` (how they were made and how well they do) and
-``weights/<name>.history.json`` (learning curves). Run it again to continue training.
+``weights/<name>.history.json`` (learning curves), plus, for an unfinished run,
+``weights/resume/<name>/`` (the last checkpoint, so a fresh clone can continue it). Run it
+again to continue training.
 
     python scripts/train_omniglot.py --algorithm maml --n-way 5 --k-shot 1
     python scripts/train_omniglot.py --algorithm reptile --n-way 5 --k-shot 5 --eval-only
@@ -66,6 +68,11 @@ def main(argv=None) -> int:
     planned = args.n_steps or setting["n_steps"]
     name = experiments.run_name(args.algorithm, args.n_way, args.k_shot)
     run_dir = ROOT / "runs" / name
+    committed = experiments.WEIGHTS_DIR / "resume" / name
+    if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
+        # A partial run committed by an earlier session: continue it instead of starting over.
+        shutil.copytree(committed, run_dir, dirs_exist_ok=True)
+        print(f"continuing the committed partial run from {committed}")
     data = load_omniglot()
 
     def train(n_steps):
@@ -89,6 +96,14 @@ def main(argv=None) -> int:
     print(f"{name} after {steps} meta-steps: test accuracy {score.as_percent()}")
 
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
+    if steps < planned:  # keep what a later session needs to resume (optimizer state included)
+        shutil.rmtree(committed, ignore_errors=True)
+        committed.mkdir(parents=True)
+        for path in run_dir.glob(f"ckpt-{steps}.*"):
+            shutil.copy(path, committed)
+        shutil.copy(run_dir / HISTORY_FILE, committed)
+        (committed / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps}"\n'
+                                              f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
     experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{name}.npz")
     shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
     paper_mean, paper_ci = experiments.PAPER_RESULTS.get((args.algorithm, args.k_shot),
