@@ -215,3 +215,44 @@ def episode_dataset(tasks: _TaskFamily, meta_batch_size: int, seed: int = 0):
 
     return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(
         tf.data.AUTOTUNE)
+
+
+def check_episode(support_x, support_y, query_x, query_y=None, n_way: int | None = None) -> int:
+    """Check one episode's arrays (no meta-batch axis) before a learner uses them; return its
+    number of classes.
+
+    Defined in notebook ``05_metric_based``. Raises ``ValueError`` with what is wrong: labels that
+    are not integers ``0..n_way-1``, a class with no support example (a prototype or an attention
+    target would not exist), support and query images of different shapes, or a label array whose
+    length does not match its images. ``n_way`` defaults to ``max(support_y) + 1``.
+    """
+    support_x, query_x = np.asarray(support_x), np.asarray(query_x)
+    support_y = np.asarray(support_y)
+    if support_y.ndim != 1 or support_y.dtype.kind not in "iu":
+        raise ValueError(f"support_y must be a 1-D array of integer labels, got shape "
+                         f"{support_y.shape} and dtype {support_y.dtype}.")
+    if len(support_y) != len(support_x) or len(support_x) == 0:
+        raise ValueError(f"support_x has {len(support_x)} images but support_y has "
+                         f"{len(support_y)} labels; both must have one entry per support example.")
+    if support_x.shape[1:] != query_x.shape[1:]:
+        raise ValueError(f"query images have shape {query_x.shape[1:]} but support images have "
+                         f"shape {support_x.shape[1:]}; both must come from the same kind of data.")
+    if support_y.min() < 0:
+        raise ValueError(f"labels must be 0..n_way-1, got {support_y.min()} in support_y.")
+    n_way = int(support_y.max()) + 1 if n_way is None else int(n_way)
+    missing = sorted(set(range(n_way)) - set(support_y.tolist()))
+    if missing or support_y.max() >= n_way:
+        raise ValueError(
+            f"every class 0..{n_way - 1} needs at least one support example; "
+            + (f"class(es) {missing} have none" if missing else
+               f"support_y holds label {support_y.max()}") + ".")
+    if query_y is not None:
+        query_y = np.asarray(query_y)
+        if query_y.shape != (len(query_x),) or query_y.dtype.kind not in "iu":
+            raise ValueError(f"query_y must hold one integer label per query image "
+                             f"({len(query_x)}), got shape {query_y.shape} and dtype "
+                             f"{query_y.dtype}.")
+        if len(query_y) and (query_y.min() < 0 or query_y.max() >= n_way):
+            raise ValueError(f"query labels must be in 0..{n_way - 1} (the support set's "
+                             f"classes), got {query_y.min()}..{query_y.max()}.")
+    return n_way

@@ -27,12 +27,18 @@ from .evaluation import ScoreWithCI, evaluate
 from .maml import MAML, MetaSGD
 from .models import conv4
 from .omniglot import split_characters
+from .protonet import ProtoNet
 from .reptile import Reptile
 from .training import meta_train
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
-# Hyperparameters of each paper's Omniglot 5-way experiments.
+# Hyperparameters of each paper's Omniglot experiments. ``model(n_way)`` builds the network
+# (default: MAML's stride-2 Conv-4 with an ``n_way`` head). Episodic training uses ``train_way``
+# classes (default: the test way) and ``train_shots`` drawings per class, support included
+# (default ``2 * k_shot``: as many query drawings as support drawings, as MAML's code does), or
+# ``train_query`` query drawings per class. Test accuracy is reported for ``test_ways``
+# (default: the way trained).
 PAPER_SETTINGS = {
     "maml": dict(  # Finn et al. 2017, arXiv 1703.03400, section 5.2 and appendix A.1
         paper="MAML, Finn et al. 2017 (arXiv 1703.03400)", cls=MAML,
@@ -53,19 +59,33 @@ PAPER_SETTINGS = {
         kwargs=dict(inner_lr=1e-3, inner_steps=5, inner_batch_size=10, eval_inner_steps=50,
                     meta_lr_final=0.0),
         meta_lr=1.0, meta_batch_size=5, n_steps=100_000, train_shots=10),
+    # Snell et al. 2017, arXiv 1703.05175, section 3.1: 60-way training episodes with 5 queries
+    # per class and the test shot, Adam 1e-3 halved every 2,000 episodes, one model per shot
+    # evaluated at 5 and 20 ways. The paper trains until validation loss stops improving; by
+    # 20,000 episodes the learning rate is 1/1024 of its start.
+    "protonet": dict(
+        paper="Prototypical Networks, Snell et al. 2017 (arXiv 1703.05175)", cls=ProtoNet,
+        model=lambda n_way: conv4(None, downsample="maxpool", norm="running"),
+        kwargs=dict(learning_rate=1e-3, halve_every=2000), meta_lr=None,
+        meta_batch_size=1, n_steps=20_000, train_shots=None, train_query=5, train_way=60,
+        test_ways=(5, 20)),
 }
 
-# Published 5-way Omniglot accuracies (%), with their 95 % CI where reported.
+# Published Omniglot accuracies (%), with their 95 % CI where reported, by (algorithm, n_way,
+# k_shot).
 PAPER_RESULTS = {
-    ("maml", 1): (98.7, 0.4), ("maml", 5): (99.9, 0.1),
-    ("fomaml", 1): (98.3, 0.5), ("fomaml", 5): (99.2, 0.2),
-    ("reptile", 1): (95.39, 0.09), ("reptile", 5): (98.90, 0.10),
-    ("metasgd", 1): (99.53, 0.26), ("metasgd", 5): (99.93, 0.09),
+    ("maml", 5, 1): (98.7, 0.4), ("maml", 5, 5): (99.9, 0.1),
+    ("maml", 20, 1): (95.8, 0.3), ("maml", 20, 5): (98.9, 0.2),
+    ("fomaml", 5, 1): (98.3, 0.5), ("fomaml", 5, 5): (99.2, 0.2),
+    ("reptile", 5, 1): (95.39, 0.09), ("reptile", 5, 5): (98.90, 0.10),
+    ("metasgd", 5, 1): (99.53, 0.26), ("metasgd", 5, 5): (99.93, 0.09),
+    ("protonet", 5, 1): (98.8, None), ("protonet", 5, 5): (99.7, None),
+    ("protonet", 20, 1): (96.0, None), ("protonet", 20, 5): (98.9, None),
 }
 
 
 def make_algorithm(name: str, n_way: int, n_steps: int | None = None, **overrides):
-    """Build algorithm ``name`` (a key of :data:`PAPER_SETTINGS`) on a fresh Conv-4 with the
+    """Build algorithm ``name`` (a key of :data:`PAPER_SETTINGS`) on a fresh network with the
     paper's hyperparameters; ``overrides`` replace constructor arguments."""
     if name not in PAPER_SETTINGS:
         raise ValueError(f"algorithm must be one of {sorted(PAPER_SETTINGS)}, got {name!r}.")
@@ -74,9 +94,20 @@ def make_algorithm(name: str, n_way: int, n_steps: int | None = None, **override
     if setting["cls"] is Reptile:
         kwargs.setdefault("meta_lr", setting["meta_lr"])
         kwargs.setdefault("annealing_steps", n_steps or setting["n_steps"])
-    else:
+    elif issubclass(setting["cls"], MAML):
         kwargs.setdefault("meta_optimizer", keras.optimizers.Adam(setting["meta_lr"]))
-    return setting["cls"](conv4(n_way), **kwargs)
+    return setting["cls"](setting.get("model", conv4)(n_way), **kwargs)
+
+
+def training_shape(name: str, n_way: int, k_shot: int) -> tuple[int, int]:
+    """``(train_way, n_query)`` of algorithm ``name``'s training episodes for ``n_way``-way
+    ``k_shot``-shot tests (see :data:`PAPER_SETTINGS`)."""
+    setting = PAPER_SETTINGS[name]
+    if "train_query" in setting:
+        n_query = setting["train_query"]
+    else:
+        n_query = k_shot if setting["train_shots"] is None else setting["train_shots"] - k_shot
+    return setting.get("train_way", n_way), n_query
 
 
 def omniglot_tasks(data, split: str, n_way: int, k_shot: int, n_query: int) -> OmniglotEpisodes:
@@ -103,9 +134,8 @@ def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, se
     setting = PAPER_SETTINGS[name]
     keras.utils.set_random_seed(seed)
     algorithm = make_algorithm(name, n_way, n_steps=n_steps, **overrides)
-    train_shots = setting["train_shots"]
-    n_query = k_shot if train_shots is None else train_shots - k_shot
-    tasks = omniglot_tasks(data, "train", n_way, k_shot, n_query)
+    train_way, n_query = training_shape(name, n_way, k_shot)
+    tasks = omniglot_tasks(data, "train", train_way, k_shot, n_query)
 
     def validate():
         score = evaluate_omniglot(algorithm, data, n_way, k_shot, val_episodes, n_query=k_shot,

@@ -46,28 +46,38 @@ class BatchStatNorm(keras.layers.Layer):
 
 
 def conv4(n_way: int | None, image_shape=(28, 28, 1), filters: int = 64,
-          downsample: str = "stride", name: str = "conv4") -> keras.Model:
+          downsample: str = "stride", norm: str = "batch_stat",
+          name: str = "conv4") -> keras.Model:
     """The 4-block convolutional network of the few-shot literature.
 
     Each block: 3x3 convolution with ``filters`` channels, :class:`BatchStatNorm`, ReLU, then
     2x downsampling. ``downsample="stride"`` uses stride-2 convolutions and averages the final
     feature map over space, as MAML does for Omniglot (Finn et al. 2017, section 5.2 and its code);
-    ``"maxpool"`` uses 2x2 max-pooling and flattens, as Vinyals et al. 2016 and Snell et al. 2017
-    do. A ``Dense(n_way)`` head gives logits; ``n_way=None`` returns the embedding network.
+    ``"maxpool"`` uses 2x2 max-pooling (rounding down) and flattens, as Vinyals et al. 2016 and
+    Snell et al. 2017 do: a 28x28 image becomes a 64-d embedding. A ``Dense(n_way)`` head gives logits; ``n_way=None`` returns the embedding network.
+
+    ``norm="batch_stat"`` normalises with :class:`BatchStatNorm` (every batch by its own
+    statistics, as MAML's code does); ``norm="running"`` uses Keras' ``BatchNormalization``, batch
+    statistics in training and running averages at test time (``training=False``), as the
+    metric-based papers' code does (PyTorch's default momentum 0.1, i.e. Keras ``momentum=0.9``).
     """
     if downsample not in ("stride", "maxpool"):
         raise ValueError(f"downsample must be 'stride' or 'maxpool', got {downsample!r}.")
+    if norm not in ("batch_stat", "running"):
+        raise ValueError(f"norm must be 'batch_stat' or 'running', got {norm!r}.")
     layers = [keras.Input(image_shape)]
     for block in range(4):
         strides = 2 if downsample == "stride" else 1
         layers += [
             keras.layers.Conv2D(filters, 3, strides=strides, padding="same",
                                 name=f"conv{block + 1}"),
-            BatchStatNorm(name=f"norm{block + 1}"),
+            (BatchStatNorm(name=f"norm{block + 1}") if norm == "batch_stat" else
+             keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                             name=f"norm{block + 1}")),
             keras.layers.ReLU(),
         ]
         if downsample == "maxpool":
-            layers.append(keras.layers.MaxPooling2D(2, padding="same"))
+            layers.append(keras.layers.MaxPooling2D(2))  # 28 -> 14 -> 7 -> 3 -> 1: 64-d output
     layers.append(keras.layers.GlobalAveragePooling2D() if downsample == "stride"
                   else keras.layers.Flatten())
     if n_way is not None:

@@ -17,15 +17,18 @@ def records(prefix: str) -> list[dict]:
 
 
 def omniglot_table() -> str:
-    lines = ["| run | test accuracy (600 episodes) | paper | meta-steps trained / planned | "
-             "s per step |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| run | test task | test accuracy (600 episodes) | paper | steps trained / planned | "
+             "s per step |", "| --- | --- | --- | --- | --- | --- |"]
     for r in records("omniglot_"):
-        paper = r["paper_result"]
-        paper_text = (f"{paper['accuracy']} ± {paper['ci95']} %" if paper["accuracy"] is not None
-                      else "n/a")
-        lines.append(f"| {r['name']} | {r['test']['accuracy']:.2f} ± {r['test']['ci95']:.2f} % | "
-                     f"{paper_text} | {r['steps']:,} / {r['planned_steps']:,} | "
-                     f"{r['seconds_per_step']:.2f} |")
+        for test in r.get("tests", [{**r["test"], "n_way": r["n_way"], "k_shot": r["k_shot"],
+                                     "paper_result": r["paper_result"]}]):
+            paper = test["paper_result"]
+            paper_text = ("n/a" if paper["accuracy"] is None else f"{paper['accuracy']} %"
+                          if paper["ci95"] is None else f"{paper['accuracy']} ± {paper['ci95']} %")
+            lines.append(f"| {r['name']} | {test['n_way']}-way {test['k_shot']}-shot | "
+                         f"{test['accuracy']:.2f} ± {test['ci95']:.2f} % | {paper_text} | "
+                         f"{r['steps']:,} / {r['planned_steps']:,} | "
+                         f"{r['seconds_per_step']:.2f} |")
     return "\n".join(lines)
 
 

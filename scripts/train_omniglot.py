@@ -34,8 +34,10 @@ def checkpoint_step(run_dir: Path) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algorithm", required=True, help="maml, fomaml, metasgd or reptile")
-    parser.add_argument("--n-way", type=int, default=5)
+    parser.add_argument("--algorithm", required=True,
+                        help="maml, fomaml, metasgd, reptile or protonet")
+    parser.add_argument("--n-way", type=int, default=None,
+                        help="classes per training episode (default: the paper's; 5 for MAML)")
     parser.add_argument("--k-shot", type=int, default=1)
     parser.add_argument("--n-steps", type=int, default=None,
                         help="total meta-steps (default: the paper's)")
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
         parser.error(f"--algorithm must be one of {sorted(experiments.PAPER_SETTINGS)}")
 
     setting = experiments.PAPER_SETTINGS[args.algorithm]
+    args.n_way = args.n_way or setting.get("train_way", 5)
     planned = args.n_steps or setting["n_steps"]
     name = experiments.run_name(args.algorithm, args.n_way, args.k_shot)
     run_dir = ROOT / "runs" / name
@@ -87,13 +90,23 @@ def main(argv=None) -> int:
             interrupted = True
             print(f"\ninterrupted: checkpoint saved at step {checkpoint_step(run_dir)}")
     steps = checkpoint_step(run_dir)
+    _, n_query = experiments.training_shape(args.algorithm, args.n_way, args.k_shot)
     if steps == 0:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
     algorithm, history = train(steps)  # restores the latest checkpoint, trains nothing
-    score = experiments.evaluate_omniglot(algorithm, data, args.n_way, args.k_shot,
-                                          n_episodes=args.episodes)
-    print(f"{name} after {steps} meta-steps: test accuracy {score.as_percent()}")
+    tests = []
+    for n_way in setting.get("test_ways", (args.n_way,)):
+        score = experiments.evaluate_omniglot(algorithm, data, n_way, args.k_shot,
+                                              n_episodes=args.episodes)
+        print(f"{name} after {steps} steps: {n_way}-way {args.k_shot}-shot test accuracy "
+              f"{score.as_percent()}")
+        paper_mean, paper_ci = experiments.PAPER_RESULTS.get(
+            (args.algorithm, n_way, args.k_shot), (None, None))
+        tests.append({"n_way": n_way, "k_shot": args.k_shot, "accuracy": 100 * score.mean,
+                      "ci95": 100 * score.ci95, "episodes": score.n, "n_query": 15,
+                      "protocol": "Vinyals split (423 test characters) x 4 rotations, 28x28",
+                      "paper_result": {"accuracy": paper_mean, "ci95": paper_ci}})
 
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
     if steps < planned:  # keep what a later session needs to resume (optimizer state included)
@@ -106,21 +119,15 @@ def main(argv=None) -> int:
                                               f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
     experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{name}.npz")
     shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
-    paper_mean, paper_ci = experiments.PAPER_RESULTS.get((args.algorithm, args.k_shot),
-                                                          (None, None))
     experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
         "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
         "n_way": args.n_way, "k_shot": args.k_shot,
-        "hyperparameters": {**{k: v for k, v in setting["kwargs"].items()},
-                            "meta_lr": setting["meta_lr"],
+        "hyperparameters": {**setting["kwargs"], "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"],
-                            "train_shots": setting["train_shots"] or 2 * args.k_shot},
+                            "train_shots": args.k_shot + n_query},
         "steps": steps, "planned_steps": planned, "finished": steps >= planned,
         "seed": args.seed,
-        "test": {"accuracy": 100 * score.mean, "ci95": 100 * score.ci95,
-                 "episodes": score.n, "n_query": 15,
-                 "protocol": "Vinyals split (423 test characters) x 4 rotations, 28x28"},
-        "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
+        "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"],
         "train_seconds": History.load(run_dir / HISTORY_FILE).elapsed,
         "seconds_per_step": History.load(run_dir / HISTORY_FILE).elapsed / steps,
         "command": "python scripts/train_omniglot.py " + " ".join(argv or sys.argv[1:]),
