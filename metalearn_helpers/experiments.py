@@ -110,49 +110,70 @@ def training_shape(name: str, n_way: int, k_shot: int) -> tuple[int, int]:
     return setting.get("train_way", n_way), n_query
 
 
-def omniglot_tasks(data, split: str, n_way: int, k_shot: int, n_query: int) -> OmniglotEpisodes:
-    """Episodes of the course's Omniglot protocol (Vinyals split, 4 rotations)."""
-    characters = split_characters(data, "vinyals")[split]
+# The two evaluation protocols of the Omniglot literature, as stated next to every number.
+PROTOCOLS = {
+    "vinyals": "Vinyals split (1,028 training, 172 validation, 423 test characters), every "
+               "character in 4 rotations as separate classes, 28x28",
+    "lake": "Lake split (train on the 30 background alphabets, with 4 rotations as extra "
+            "classes; test within one of the 20 evaluation alphabets, no rotations), 28x28",
+}
+
+# Lake et al. 2015 (Science 350:1332), 20-way 1-shot within an evaluation alphabet: accuracy (%)
+# = 100 - the error rates they report.
+LAKE_RESULTS = {"humans": 95.5, "hierarchical Bayesian program learning": 95.2,
+                "convolutional Siamese net (Koch et al. 2015)": 92.0}
+
+
+def omniglot_tasks(data, split: str, n_way: int, k_shot: int, n_query: int,
+                   protocol: str = "vinyals") -> OmniglotEpisodes:
+    """Episodes of one split of a protocol of :data:`PROTOCOLS`: Vinyals' (all splits with 4
+    rotations) or Lake's (training with rotations, test episodes within one alphabet)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}.")
+    characters = split_characters(data, protocol)[split]
+    lake_test = protocol == "lake" and split != "train"
     return OmniglotEpisodes(data, characters, n_way=n_way, k_shot=k_shot, n_query=n_query,
-                            rotations=True)
+                            rotations=not lake_test, within_alphabet=lake_test)
 
 
 def evaluate_omniglot(algorithm, data, n_way: int, k_shot: int, n_episodes: int = 600,
                       n_query: int = 15, split: str = "test", seed: int = 2017,
-                      progress: bool = True) -> ScoreWithCI:
+                      progress: bool = True, protocol: str = "vinyals") -> ScoreWithCI:
     """Mean query accuracy ± 95 % CI after adaptation, on ``n_episodes`` episodes."""
-    tasks = omniglot_tasks(data, split, n_way, k_shot, n_query)
+    tasks = omniglot_tasks(data, split, n_way, k_shot, n_query, protocol)
     return evaluate(algorithm.score_episode, tasks, n_episodes, seed=seed, progress=progress)
 
 
 def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, seed: int = 0,
                    run_dir=None, meta_batch_size: int | None = None, val_episodes: int = 100,
                    validate_every: int = 1000, progress: bool = True, live_plot: bool = False,
-                   **overrides):
+                   protocol: str = "vinyals", **overrides):
     """Meta-train algorithm ``name`` on Omniglot ``n_way``-way ``k_shot``-shot with the shared
-    loop (checkpoints in ``run_dir``; calling again resumes). Returns ``(algorithm, history)``."""
+    loop (checkpoints in ``run_dir``; calling again resumes). Returns ``(algorithm, history)``.
+    Validation episodes come from the protocol's validation split (Lake's has none)."""
     setting = PAPER_SETTINGS[name]
     keras.utils.set_random_seed(seed)
     algorithm = make_algorithm(name, n_way, n_steps=n_steps, **overrides)
     train_way, n_query = training_shape(name, n_way, k_shot)
-    tasks = omniglot_tasks(data, "train", train_way, k_shot, n_query)
+    tasks = omniglot_tasks(data, "train", train_way, k_shot, n_query, protocol)
 
     def validate():
         score = evaluate_omniglot(algorithm, data, n_way, k_shot, val_episodes, n_query=k_shot,
                                   split="val", seed=1, progress=False)
         return {"val_accuracy": score.mean}
 
+    validation = val_episodes and protocol == "vinyals"
     history = meta_train(algorithm, tasks, n_steps=n_steps,
                          meta_batch_size=meta_batch_size or setting["meta_batch_size"],
-                         seed=seed, run_dir=run_dir, validate=validate if val_episodes else None,
+                         seed=seed, run_dir=run_dir, validate=validate if validation else None,
                          validate_every=validate_every, checkpoint_every=min(500, n_steps),
                          progress=progress, live_plot=live_plot)
     return algorithm, history
 
 
 # -- committed weights and records ----------------------------------------------------------------
-def run_name(name: str, n_way: int, k_shot: int) -> str:
-    return f"omniglot_{name}_{n_way}w{k_shot}s"
+def run_name(name: str, n_way: int, k_shot: int, protocol: str = "vinyals") -> str:
+    return f"omniglot_{name}_{n_way}w{k_shot}s" + ("" if protocol == "vinyals" else f"_{protocol}")
 
 
 def save_weights(algorithm, path) -> None:

@@ -25,7 +25,8 @@ def omniglot_table() -> str:
             paper = test["paper_result"]
             paper_text = ("n/a" if paper["accuracy"] is None else f"{paper['accuracy']} %"
                           if paper["ci95"] is None else f"{paper['accuracy']} ± {paper['ci95']} %")
-            lines.append(f"| {r['name']} | {test['n_way']}-way {test['k_shot']}-shot | "
+            where = " within an alphabet (Lake)" if r.get("protocol") == "lake" else ""
+            lines.append(f"| {r['name']} | {test['n_way']}-way {test['k_shot']}-shot{where} | "
                          f"{test['accuracy']:.2f} ± {test['ci95']:.2f} % | {paper_text} | "
                          f"{r['steps']:,} / {r['planned_steps']:,} | "
                          f"{r['seconds_per_step']:.2f} |")

@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     parser.add_argument("--k-shot", type=int, default=1)
     parser.add_argument("--n-steps", type=int, default=None,
                         help="total meta-steps (default: the paper's)")
+    parser.add_argument("--protocol", default="vinyals", choices=["vinyals", "lake"],
+                        help="Vinyals' split with rotations, or Lake's alphabet split (tested "
+                             "20-way within one evaluation alphabet)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episodes", type=int, default=600, help="test episodes")
     parser.add_argument("--intra-op-threads", type=int, default=1,
@@ -69,7 +72,7 @@ def main(argv=None) -> int:
     setting = experiments.PAPER_SETTINGS[args.algorithm]
     args.n_way = args.n_way or setting.get("train_way", 5)
     planned = args.n_steps or setting["n_steps"]
-    name = experiments.run_name(args.algorithm, args.n_way, args.k_shot)
+    name = experiments.run_name(args.algorithm, args.n_way, args.k_shot, args.protocol)
     run_dir = ROOT / "runs" / name
     committed = experiments.WEIGHTS_DIR / "resume" / name
     if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
@@ -80,7 +83,8 @@ def main(argv=None) -> int:
 
     def train(n_steps):
         return experiments.train_omniglot(args.algorithm, data, args.n_way, args.k_shot,
-                                          n_steps, seed=args.seed, run_dir=run_dir)
+                                          n_steps, seed=args.seed, run_dir=run_dir,
+                                          protocol=args.protocol)
 
     interrupted = False
     if not args.eval_only:
@@ -96,16 +100,18 @@ def main(argv=None) -> int:
         return 1
     algorithm, history = train(steps)  # restores the latest checkpoint, trains nothing
     tests = []
-    for n_way in setting.get("test_ways", (args.n_way,)):
+    test_ways = (20,) if args.protocol == "lake" else setting.get("test_ways", (args.n_way,))
+    for n_way in test_ways:
         score = experiments.evaluate_omniglot(algorithm, data, n_way, args.k_shot,
-                                              n_episodes=args.episodes)
+                                              n_episodes=args.episodes, protocol=args.protocol)
         print(f"{name} after {steps} steps: {n_way}-way {args.k_shot}-shot test accuracy "
               f"{score.as_percent()}")
         paper_mean, paper_ci = experiments.PAPER_RESULTS.get(
-            (args.algorithm, n_way, args.k_shot), (None, None))
+            (args.algorithm, n_way, args.k_shot) if args.protocol == "vinyals" else None,
+            (None, None))
         tests.append({"n_way": n_way, "k_shot": args.k_shot, "accuracy": 100 * score.mean,
                       "ci95": 100 * score.ci95, "episodes": score.n, "n_query": 15,
-                      "protocol": "Vinyals split (423 test characters) x 4 rotations, 28x28",
+                      "protocol": experiments.PROTOCOLS[args.protocol],
                       "paper_result": {"accuracy": paper_mean, "ci95": paper_ci}})
 
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
@@ -121,7 +127,7 @@ def main(argv=None) -> int:
     shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
     experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
         "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
-        "n_way": args.n_way, "k_shot": args.k_shot,
+        "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
         "hyperparameters": {**setting["kwargs"], "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"],
                             "train_shots": args.k_shot + n_query},
