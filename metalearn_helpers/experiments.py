@@ -22,9 +22,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from .baseline import ClassBatches, FineTuneBaseline
 from .episodes import OmniglotEpisodes
 from .evaluation import ScoreWithCI, evaluate
 from .maml import MAML, MetaSGD
+from .matching import MatchingNetwork
 from .models import conv4
 from .omniglot import split_characters
 from .protonet import ProtoNet
@@ -69,7 +71,30 @@ PAPER_SETTINGS = {
         kwargs=dict(learning_rate=1e-3, halve_every=2000), meta_lr=None,
         meta_batch_size=1, n_steps=20_000, train_shots=None, train_query=5, train_way=60,
         test_ways=(5, 20)),
+    # Vinyals et al. 2016, arXiv 1606.04080: Omniglot results with cosine attention and no
+    # full-context embeddings. The paper trains one model per test setting and gives no
+    # optimiser; we train one model per shot with 20-way episodes (5 queries per class) and
+    # ProtoNet's schedule, and evaluate it at 5 and 20 ways, to halve the CPU time.
+    "matching": dict(
+        paper="Matching Networks, Vinyals et al. 2016 (arXiv 1606.04080)", cls=MatchingNetwork,
+        model=lambda n_way: conv4(None, downsample="maxpool", norm="running"),
+        kwargs=dict(fce=False, learning_rate=1e-3, halve_every=2000), meta_lr=None,
+        meta_batch_size=1, n_steps=20_000, train_shots=None, train_query=5, train_way=20,
+        test_ways=(5, 20)),
+    # Chen et al. 2019, arXiv 1904.04232 (their code's Omniglot setting): pre-train a classifier
+    # over all training classes (with rotations) in mini-batches of 16 with Adam 1e-3 for 5
+    # epochs, then adapt on each test episode's support set only. One model serves every test
+    # setting; it is scored with both adaptations (nearest class mean, fine-tuned linear head).
+    "baseline": dict(
+        paper="Baseline, Chen et al. 2019 (arXiv 1904.04232)", cls=FineTuneBaseline,
+        model=lambda n_way: conv4(None, downsample="maxpool", norm="running"),
+        kwargs=dict(learning_rate=1e-3, adaptation="linear"), meta_lr=None,
+        meta_batch_size=1, n_steps=25_700, batch_size=16, test_ways=(5, 20),
+        test_shots=(1, 5), test_adaptations=("centroid", "linear")),
 }
+
+# Classes of the baseline's pre-training: the training characters of each protocol x 4 rotations.
+TRAINING_CLASSES = {"vinyals": 1028 * 4, "lake": 964 * 4}
 
 # Published Omniglot accuracies (%), with their 95 % CI where reported, by (algorithm, n_way,
 # k_shot).
@@ -81,12 +106,16 @@ PAPER_RESULTS = {
     ("metasgd", 5, 1): (99.53, 0.26), ("metasgd", 5, 5): (99.93, 0.09),
     ("protonet", 5, 1): (98.8, None), ("protonet", 5, 5): (99.7, None),
     ("protonet", 20, 1): (96.0, None), ("protonet", 20, 5): (98.9, None),
+    ("matching", 5, 1): (98.1, None), ("matching", 5, 5): (98.9, None),
+    ("matching", 20, 1): (93.8, None), ("matching", 20, 5): (98.5, None),
 }
 
 
-def make_algorithm(name: str, n_way: int, n_steps: int | None = None, **overrides):
+def make_algorithm(name: str, n_way: int, n_steps: int | None = None, protocol: str = "vinyals",
+                   **overrides):
     """Build algorithm ``name`` (a key of :data:`PAPER_SETTINGS`) on a fresh network with the
-    paper's hyperparameters; ``overrides`` replace constructor arguments."""
+    paper's hyperparameters; ``overrides`` replace constructor arguments. ``protocol`` matters
+    only for the baseline, whose classifier has one output per training class."""
     if name not in PAPER_SETTINGS:
         raise ValueError(f"algorithm must be one of {sorted(PAPER_SETTINGS)}, got {name!r}.")
     setting = PAPER_SETTINGS[name]
@@ -96,6 +125,8 @@ def make_algorithm(name: str, n_way: int, n_steps: int | None = None, **override
         kwargs.setdefault("annealing_steps", n_steps or setting["n_steps"])
     elif issubclass(setting["cls"], MAML):
         kwargs.setdefault("meta_optimizer", keras.optimizers.Adam(setting["meta_lr"]))
+    elif setting["cls"] is FineTuneBaseline:
+        kwargs.setdefault("n_classes", TRAINING_CLASSES[protocol])
     return setting["cls"](setting.get("model", conv4)(n_way), **kwargs)
 
 
@@ -153,9 +184,13 @@ def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, se
     Validation episodes come from the protocol's validation split (Lake's has none)."""
     setting = PAPER_SETTINGS[name]
     keras.utils.set_random_seed(seed)
-    algorithm = make_algorithm(name, n_way, n_steps=n_steps, **overrides)
-    train_way, n_query = training_shape(name, n_way, k_shot)
-    tasks = omniglot_tasks(data, "train", train_way, k_shot, n_query, protocol)
+    algorithm = make_algorithm(name, n_way, n_steps=n_steps, protocol=protocol, **overrides)
+    if "batch_size" in setting:  # pre-training on all training classes at once
+        tasks = ClassBatches(data, split_characters(data, protocol)["train"],
+                             batch_size=setting["batch_size"], rotations=True)
+    else:
+        train_way, n_query = training_shape(name, n_way, k_shot)
+        tasks = omniglot_tasks(data, "train", train_way, k_shot, n_query, protocol)
 
     def validate():
         score = evaluate_omniglot(algorithm, data, n_way, k_shot, val_episodes, n_query=k_shot,
@@ -173,7 +208,10 @@ def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, se
 
 # -- committed weights and records ----------------------------------------------------------------
 def run_name(name: str, n_way: int, k_shot: int, protocol: str = "vinyals") -> str:
-    return f"omniglot_{name}_{n_way}w{k_shot}s" + ("" if protocol == "vinyals" else f"_{protocol}")
+    """``omniglot_<algorithm>_<way>w<shot>s[_lake]``; the baseline, trained on no episodes, is
+    ``omniglot_baseline[_lake]``."""
+    episodes = "" if "batch_size" in PAPER_SETTINGS.get(name, {}) else f"_{n_way}w{k_shot}s"
+    return f"omniglot_{name}{episodes}" + ("" if protocol == "vinyals" else f"_{protocol}")
 
 
 def save_weights(algorithm, path) -> None:

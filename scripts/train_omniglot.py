@@ -15,6 +15,7 @@ again to continue training.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -32,10 +33,20 @@ def checkpoint_step(run_dir: Path) -> int:
     return int(re.search(r"ckpt-(\d+)$", latest).group(1)) if latest else 0
 
 
+def training_data(args, setting) -> dict:
+    """What a training step saw, for the record: a mini-batch size or an episode's drawings."""
+    from metalearn_helpers import experiments
+
+    if "batch_size" in setting:
+        return {"batch_size": setting["batch_size"]}
+    _, n_query = experiments.training_shape(args.algorithm, args.n_way, args.k_shot)
+    return {"train_shots": args.k_shot + n_query}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm", required=True,
-                        help="maml, fomaml, metasgd, reptile or protonet")
+                        help="maml, fomaml, metasgd, reptile, protonet, matching or baseline")
     parser.add_argument("--n-way", type=int, default=None,
                         help="classes per training episode (default: the paper's; 5 for MAML)")
     parser.add_argument("--k-shot", type=int, default=1)
@@ -94,25 +105,30 @@ def main(argv=None) -> int:
             interrupted = True
             print(f"\ninterrupted: checkpoint saved at step {checkpoint_step(run_dir)}")
     steps = checkpoint_step(run_dir)
-    _, n_query = experiments.training_shape(args.algorithm, args.n_way, args.k_shot)
     if steps == 0:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
     algorithm, history = train(steps)  # restores the latest checkpoint, trains nothing
     tests = []
     test_ways = (20,) if args.protocol == "lake" else setting.get("test_ways", (args.n_way,))
-    for n_way in test_ways:
-        score = experiments.evaluate_omniglot(algorithm, data, n_way, args.k_shot,
+    for n_way, k_shot, adaptation in itertools.product(
+            test_ways, setting.get("test_shots", (args.k_shot,)),
+            setting.get("test_adaptations", (None,))):
+        if adaptation is not None:
+            algorithm.adaptation = adaptation
+        score = experiments.evaluate_omniglot(algorithm, data, n_way, k_shot,
                                               n_episodes=args.episodes, protocol=args.protocol)
-        print(f"{name} after {steps} steps: {n_way}-way {args.k_shot}-shot test accuracy "
+        print(f"{name} after {steps} steps: {n_way}-way {k_shot}-shot"
+              f"{'' if adaptation is None else f' ({adaptation})'} test accuracy "
               f"{score.as_percent()}")
         paper_mean, paper_ci = experiments.PAPER_RESULTS.get(
-            (args.algorithm, n_way, args.k_shot) if args.protocol == "vinyals" else None,
+            (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None,
             (None, None))
-        tests.append({"n_way": n_way, "k_shot": args.k_shot, "accuracy": 100 * score.mean,
+        tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
                       "ci95": 100 * score.ci95, "episodes": score.n, "n_query": 15,
                       "protocol": experiments.PROTOCOLS[args.protocol],
-                      "paper_result": {"accuracy": paper_mean, "ci95": paper_ci}})
+                      "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
+                      **({} if adaptation is None else {"adaptation": adaptation})})
 
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
     if steps < planned:  # keep what a later session needs to resume (optimizer state included)
@@ -130,7 +146,7 @@ def main(argv=None) -> int:
         "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
         "hyperparameters": {**setting["kwargs"], "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"],
-                            "train_shots": args.k_shot + n_query},
+                            **training_data(args, setting)},
         "steps": steps, "planned_steps": planned, "finished": steps >= planned,
         "seed": args.seed,
         "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"],

@@ -10,6 +10,7 @@ from metalearn_helpers import experiments
     ("maml", (5, 1)), ("fomaml", (5, 1)), ("metasgd", (5, 1)),
     ("reptile", (5, 9)),     # 10 drawings per class in training, support included
     ("protonet", (60, 5)),   # Snell et al.: 60-way training episodes, 5 queries per class
+    ("matching", (20, 5)),
 ])
 def test_training_shape_follows_each_paper(name, expected):
     assert experiments.training_shape(name, 5, 1) == expected
@@ -28,6 +29,9 @@ def test_protocols(omniglot):
     assert lake_test.within_alphabet and not lake_test.rotations
     episode = lake_test.sample(0)
     assert len(set(omniglot.alphabets[episode.info["classes"]])) == 1
+    for protocol, n_classes in experiments.TRAINING_CLASSES.items():
+        train = experiments.omniglot_tasks(omniglot, "train", 5, 1, 1, protocol=protocol)
+        assert len(train.classes) == n_classes  # the baseline's classifier has one output each
     with pytest.raises(ValueError, match="protocol"):
         experiments.omniglot_tasks(omniglot, "test", 5, 1, 15, protocol="koch")
 
@@ -35,6 +39,7 @@ def test_protocols(omniglot):
 def test_run_names():
     assert experiments.run_name("maml", 5, 1) == "omniglot_maml_5w1s"
     assert experiments.run_name("protonet", 60, 5, "lake") == "omniglot_protonet_60w5s_lake"
+    assert experiments.run_name("baseline", 5, 1) == "omniglot_baseline"  # trained on no episodes
 
 
 def test_protonet_weights_round_trip_with_running_averages(tmp_path):
