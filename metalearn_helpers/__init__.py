@@ -6,6 +6,10 @@ Small modules, each with one job; each function's docstring names the notebook t
 - ``episodes``: N-way K-shot Omniglot episodes and sinusoid tasks, one sampling interface.
 - ``evaluation``: mean score with a 95 % confidence interval over test episodes.
 - ``models``, ``maml``, ``reptile``: the networks and the optimisation-based meta-learners.
+- ``protonet``, ``matching``, ``baseline``: metric-based learners (Prototypical and Matching
+  Networks) and the pre-train-then-adapt baseline they are measured against.
+- ``meta_lstm``, ``mann``: model-based learners (the Meta-Learner LSTM, a memory-augmented
+  network).
 - ``training``: the one meta-training loop (progress bar, checkpoints, resume) every algorithm uses.
 - ``experiments``: Omniglot experiments with the papers' settings; committed run records.
 - ``sinusoid``: MAML's sinusoid regression experiment, its pretrained baseline and evaluation.
