@@ -391,3 +391,205 @@ def show_adaptation_steps(episode, predictions, per_class: int = 2, cell: float 
         axes[row, 0].set_ylabel(f"{steps} step{'s' * (steps != 1)}\n{accuracy:.0%}", fontsize=8,
                                 rotation=0, ha="right", va="center")
     return fig
+
+
+# Metric-based few-shot learning: notebook 05_metric_based ------------------------------------
+
+
+def project_2d(points, fit=None):
+    """Project ``points`` ``(n, dim)`` onto the two principal axes of ``fit`` (default the points
+    themselves): principal component analysis with NumPy's SVD, no other dependency.
+
+    Defined in notebook ``05_metric_based`` (embeddings of Prototypical Networks, Snell et al.
+    2017, arXiv 1703.05175). Returns ``(projected (n, 2), explained)``, where ``explained`` is the
+    fraction of ``fit``'s variance the two axes hold.
+    """
+    points = np.asarray(points, np.float64)
+    fit = points if fit is None else np.asarray(fit, np.float64)
+    mean = fit.mean(axis=0)
+    _, singular, axes = np.linalg.svd(fit - mean, full_matrices=False)
+    explained = float(np.sum(singular[:2] ** 2) / max(np.sum(singular ** 2), 1e-30))
+    return (points - mean) @ axes[:2].T, explained
+
+
+def plot_embedding_projection(query_embeddings, query_y, prototypes, ax=None, title=None):
+    """Query embeddings (dots, coloured by true class) and class prototypes (stars) of one episode,
+    projected to 2-D by :func:`project_2d` (fitted on queries and prototypes together).
+
+    Defined in notebook ``05_metric_based``: a Prototypical Network (Snell et al. 2017, arXiv
+    1703.05175) classifies a query by its nearest prototype, so well-separated clusters around
+    their stars are what training should produce. Distances in the projection are only
+    approximately those in the full embedding space.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        ax = Figure(figsize=(4, 3.6)).subplots()
+    query_y = np.asarray(query_y)
+    both = np.concatenate([query_embeddings, prototypes])
+    projected, explained = project_2d(both)
+    queries, stars = projected[:len(query_y)], projected[len(query_y):]
+    for label in range(len(prototypes)):
+        color = f"C{label % 10}"
+        ax.scatter(*queries[query_y == label].T, s=12, color=color, alpha=0.7)
+        ax.scatter(*stars[label], s=180, marker="*", color=color, edgecolor="black", lw=0.8,
+                   label=f"class {label}" if label < 10 else None)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"PC 1 and 2 hold {explained:.0%} of the variance", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
+
+
+def _image_axis(ax, image, color=None, title=None, title_color="black"):
+    ax.imshow(image[..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color(color or "lightgray")
+        spine.set_linewidth(2 if color else 0.8)
+    if title:
+        ax.set_title(title, fontsize=7, color=title_color, pad=2)
+
+
+def show_misclassified(episode, predictions, max_rows: int = 5, max_shots: int = 3,
+                       cell: float = 0.6):
+    """Misclassified queries of one episode next to the support drawings of the class they were
+    given (the wrong prototype) and of their true class.
+
+    Defined in notebook ``05_metric_based`` (Prototypical Networks, Snell et al. 2017, arXiv
+    1703.05175; also used for a nearest neighbour in pixel space). One row per mistake, at most
+    ``max_rows``, one per true class first: the query (red frame), up to ``max_shots`` support drawings of the predicted
+    class, then of the true class (green).
+
+    Args:
+        episode: an unbatched Omniglot :class:`metalearn_helpers.episodes.Episode`.
+        predictions: predicted labels of all queries, aligned with ``episode.query_y``.
+
+    Returns:
+        The matplotlib ``Figure``, or ``None`` if every query is right.
+    """
+    from matplotlib.figure import Figure
+
+    predictions = np.asarray(predictions)
+    wrong = np.flatnonzero(predictions != episode.query_y)
+    if len(wrong) == 0:
+        return None
+    # one mistake per true class first, so that the rows show different characters
+    first = np.unique(episode.query_y[wrong], return_index=True)[1]
+    wrong = np.concatenate([wrong[np.sort(first)], np.delete(wrong, first)])[:max_rows]
+    shots = min(max_shots, int(np.sum(episode.support_y == episode.support_y[0])))
+    ncols = 1 + 2 * shots + 1  # query, predicted class, gap, true class
+    fig = Figure(figsize=(max(3.2, cell * (ncols - 0.6) + 0.3), 0.6 + (cell + 0.2) * len(wrong)))
+    axes = fig.subplots(len(wrong), ncols, squeeze=False,
+                        gridspec_kw=dict(width_ratios=[1] * (1 + shots) + [0.4] + [1] * shots,
+                                         wspace=0.08, hspace=0.45))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / fig.get_figheight())
+    for row, index in enumerate(wrong):
+        true, given = episode.query_y[index], predictions[index]
+        _image_axis(axes[row, 0], episode.query_x[index], "tab:red", f"query ({true})")
+        axes[row, 1 + shots].set_axis_off()
+        for offset, label, color, name in [(1, given, "tab:red", "given"),
+                                           (2 + shots, true, "tab:green", "true")]:
+            drawings = episode.support_x[episode.support_y == label][:shots]
+            for j in range(shots):
+                ax = axes[row, offset + j]
+                if j < len(drawings):
+                    _image_axis(ax, drawings[j], None, f"{name}: {label}" if j == 0 else None,
+                                color)
+                else:
+                    ax.set_axis_off()
+    return fig
+
+
+def plot_accuracy_curves(curves, xlabel: str, ax=None, chance=None, title=None):
+    """Accuracy (%) with 95 % confidence intervals against a setting (shots, training way, ...).
+
+    Defined in notebook ``05_metric_based`` (Prototypical Networks, Snell et al. 2017, arXiv
+    1703.05175: accuracy against shots and against the training way).
+
+    Args:
+        curves: ``{label: (xs, scores)}`` with ``scores`` a list of
+            :class:`metalearn_helpers.evaluation.ScoreWithCI` (fractions).
+        xlabel: the x axis' label.
+        chance: ``{label: fraction}`` drawn as dotted lines, optional.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        ax = Figure(figsize=(4.6, 3.2)).subplots()
+    for i, (label, (xs, scores)) in enumerate(curves.items()):
+        ax.errorbar(xs, [100 * s.mean for s in scores], yerr=[100 * s.ci95 for s in scores],
+                    marker="o", ms=4, capsize=3, lw=1.2, color=f"C{i}", label=label)
+    for j, (label, value) in enumerate((chance or {}).items()):
+        ax.axhline(100 * value, ls=":", lw=1, color="gray")
+        ax.text(ax.get_xlim()[0], 100 * value, f" {label}", fontsize=7, color="gray",
+                va="bottom")
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)")
+    ax.set_xticks(sorted({x for xs, _ in curves.values() for x in xs}))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
+
+
+def show_metric_predictions(episode, distances, attention=None, max_rows: int = 8,
+                            cell: float = 0.55):
+    """Each query's nearest prototype and, optionally, its attention weights over the support set.
+
+    Defined in notebook ``05_metric_based``: Prototypical Networks (Snell et al. 2017, arXiv
+    1703.05175) predict the class of the nearest prototype; Matching Networks (Vinyals et al. 2016,
+    arXiv 1606.04080) predict by attention over every support drawing. One row per query (at most
+    ``max_rows``, spread over the classes): the query, framed green when its nearest prototype is
+    its class and red otherwise; the first support drawing of that nearest class with the squared
+    distance; and the attention weights over the support set as bars, the query's true class in
+    orange.
+
+    Args:
+        episode: an unbatched Omniglot :class:`metalearn_helpers.episodes.Episode`.
+        distances: squared distances ``(n_query, n_way)`` from each query to each prototype.
+        attention: attention weights ``(n_query, n_support)`` (rows sum to 1), or ``None``.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    distances = np.asarray(distances)
+    n_query = len(episode.query_y)
+    rows = np.unique(np.linspace(0, n_query - 1, min(max_rows, n_query)).round().astype(int))
+    order = np.argsort(episode.support_y, kind="stable")
+    bar_width = 0 if attention is None else 6.0
+    fig = Figure(figsize=(2 * cell + 0.4 + bar_width, 0.4 + (cell + 0.15) * len(rows)))
+    axes = fig.subplots(len(rows), 3 if attention is not None else 2, squeeze=False,
+                        gridspec_kw=dict(width_ratios=[cell, cell] + ([bar_width] if bar_width
+                                                                       else []),
+                                         wspace=0.1, hspace=0.4))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.04, top=1 - 0.35 / fig.get_figheight())
+    for row, index in enumerate(rows):
+        true, nearest = episode.query_y[index], int(np.argmin(distances[index]))
+        color = "tab:green" if nearest == true else "tab:red"
+        _image_axis(axes[row, 0], episode.query_x[index], color, f"query ({true})")
+        support = episode.support_x[episode.support_y == nearest][0]
+        _image_axis(axes[row, 1], support, None,
+                    f"→ {nearest}, d²={distances[index, nearest]:.3g}", color)
+        if attention is not None:
+            ax = axes[row, 2]
+            weights = np.asarray(attention)[index][order]
+            colors = np.where(episode.support_y[order] == true, "tab:orange", "tab:gray")
+            ax.bar(np.arange(len(weights)), weights, color=colors, width=0.9)
+            ax.set_xlim(-0.7, len(weights) - 0.3)
+            ax.set_ylim(0, max(1e-3, weights.max()) * 1.15)
+            ax.set_xticks([])
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"attention over the {len(weights)} support drawings (by class); "
+                         f"orange: class {true}" if row == 0 else None, fontsize=7, pad=2)
+    return fig

@@ -211,3 +211,72 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
             value=learners[name][1], base=10, min=-3, max=-0.5, step=0.05,
             description=f"lr {name}"[:18], readout_format=".3g", continuous_update=False)
     return figure_widget(draw, **controls)
+
+
+def metric_episode_explorer(data, protonet, matching=None, characters=None, seed: int = 0,
+                            max_way: int = 20, max_shot: int = 10, max_rows: int = 8):
+    """Pick a test episode and see each query's nearest prototype and its attention weights.
+
+    Defined in notebook ``05_metric_based``. Controls: ways, shots, the episode's seed and
+    "within one alphabet" (all classes from one alphabet, as in Lake et al. 2015, which is
+    harder: similar-looking characters). Each row of the figure
+    (:func:`metalearn_helpers.plots.show_metric_predictions`) is one query: its nearest prototype
+    of the Prototypical Network (Snell et al. 2017, arXiv 1703.05175) and, when a Matching
+    Network (Vinyals et al. 2016, arXiv 1606.04080) is given, its attention over the support set.
+    The title gives both learners' accuracy on the episode's queries.
+
+    Args:
+        data: loaded Omniglot.
+        protonet: a :class:`metalearn_helpers.protonet.ProtoNet` (its ``embedding`` is used).
+        matching: a :class:`metalearn_helpers.matching.MatchingNetwork`, or ``None``.
+        characters: characters to draw classes from (default: Vinyals' test split, with
+            rotations as extra classes).
+        seed: initial episode seed. max_way, max_shot: slider ranges.
+        max_rows: queries shown (spread over the classes; all are scored).
+
+    Returns:
+        A :func:`figure_widget` (display it as a cell's last expression).
+    """
+    import numpy as np
+
+    from .episodes import OmniglotEpisodes
+    from .omniglot import split_characters
+    from .plots import show_metric_predictions
+    from .protonet import class_means, squared_distances
+
+    characters = split_characters(data)["test"] if characters is None else characters
+
+    def draw(n_way, k_shot, seed, within_alphabet):
+        try:
+            tasks = OmniglotEpisodes(data, characters, n_way=n_way, k_shot=k_shot, n_query=1,
+                                     rotations=True, within_alphabet=within_alphabet)
+            episode = tasks.sample(seed)
+        except ValueError as error:
+            return f"Impossible episode: {error}"
+        embedded = protonet.embedding(np.concatenate([episode.support_x, episode.query_x]),
+                                      training=False)
+        support, queries = embedded[:len(episode.support_y)], embedded[len(episode.support_y):]
+        distances = squared_distances(queries, class_means(support, episode.support_y, n_way))
+        distances = distances.numpy()
+        accuracy = np.mean(np.argmin(distances, -1) == episode.query_y)
+        title = f"ProtoNet {accuracy:.0%}"
+        attention = None
+        if matching is not None:
+            attention = matching.attention(*episode.arrays()[:3])
+            predicted = np.argmax(matching.logits(*episode.arrays()[:3]), -1)
+            title += f", Matching Net {np.mean(predicted == episode.query_y):.0%}"
+        fig = show_metric_predictions(episode, distances, attention, max_rows=max_rows)
+        fig.suptitle(f"{n_way}-way {k_shot}-shot, seed {seed}"
+                     f"{', one alphabet' if within_alphabet else ''}: {title} of "
+                     f"{len(episode.query_y)} queries", fontsize=8)
+        return fig
+
+    def slider(value, low, high, description):
+        return widgets.IntSlider(value=value, min=low, max=high, description=description,
+                                 continuous_update=False)
+
+    return figure_widget(draw, n_way=slider(5, 2, max_way, "ways"),
+                         k_shot=slider(1, 1, max_shot, "shots"),
+                         seed=widgets.IntText(value=seed, description="seed"),
+                         within_alphabet=widgets.Checkbox(value=False,
+                                                          description="within one alphabet"))
