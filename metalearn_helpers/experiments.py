@@ -26,7 +26,9 @@ from .baseline import ClassBatches, FineTuneBaseline
 from .episodes import OmniglotEpisodes
 from .evaluation import ScoreWithCI, evaluate
 from .maml import MAML, MetaSGD
+from .mann import MemoryAugmentedNetwork
 from .matching import MatchingNetwork
+from .meta_lstm import MetaLearnerLSTM
 from .models import conv4
 from .omniglot import split_characters
 from .protonet import ProtoNet
@@ -40,7 +42,12 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 # classes (default: the test way) and ``train_shots`` drawings per class, support included
 # (default ``2 * k_shot``: as many query drawings as support drawings, as MAML's code does), or
 # ``train_query`` query drawings per class. Test accuracy is reported for ``test_ways``
-# (default: the way trained).
+# (default: the way trained). Model-based learners (notebook 06) add: ``k_shots``, the shots the
+# setting is defined for (the first is the default), ``shot_kwargs``, constructor arguments that
+# depend on the shot, ``model=None`` for a learner that builds its own network from
+# ``(n_way, n_instances=k_shot)``, ``val_query``, query drawings per class of the validation
+# episodes (default ``k_shot``), and ``evaluation="by_instance"`` for sequence learners scored on
+# the k-th presentation of a class (:func:`evaluate_by_instance`) instead of on 15 queries.
 PAPER_SETTINGS = {
     "maml": dict(  # Finn et al. 2017, arXiv 1703.03400, section 5.2 and appendix A.1
         paper="MAML, Finn et al. 2017 (arXiv 1703.03400)", cls=MAML,
@@ -91,6 +98,37 @@ PAPER_SETTINGS = {
         kwargs=dict(learning_rate=1e-3, adaptation="linear"), meta_lr=None,
         meta_batch_size=1, n_steps=25_700, batch_size=16, test_ways=(5, 20),
         test_shots=(1, 5), test_adaptations=("centroid", "linear")),
+    # Ravi & Larochelle 2017 (ICLR, OpenReview rJY0-Kcll), the authors' Omniglot-like config as
+    # reported by the module's author (the paper itself reports miniImageNet only): 12 updates
+    # for 1-shot and 8 for 5-shot on the whole support set, 15 queries per class in training,
+    # one episode per meta-update, Adam 1e-3, meta-gradient clipped to norm 0.25, 50,000 steps.
+    # Learner: the course's MAML Conv-4 (64 filters, stride 2, BatchStatNorm), not the paper's
+    # 32-filter max-pooling Conv-4 for 84x84 miniImageNet: on Omniglot it makes the numbers
+    # comparable with MAML's (same learner, same transductive normalisation), and BatchStatNorm
+    # normalises every batch by its own statistics in meta-training and meta-testing alike, so no
+    # information is carried from one task to the next (the concern of the paper's section 3.3).
+    "metalstm": dict(
+        paper="Meta-Learner LSTM, Ravi & Larochelle 2017 (ICLR, OpenReview rJY0-Kcll)",
+        cls=MetaLearnerLSTM, kwargs=dict(hidden_size=20, clipnorm=0.25),
+        k_shots=(1, 5), shot_kwargs={1: dict(inner_steps=12), 5: dict(inner_steps=8)},
+        meta_lr=1e-3, meta_batch_size=1, n_steps=50_000, train_shots=None, train_query=15),
+    # Santoro et al. 2016 (arXiv 1605.06065), section 4.1 and Table 1: sequences of 5 classes x 10
+    # instances (``k_shot=10, n_query=0``), meta-batch 16, the module's defaults (20x20 input,
+    # LSTM 200, memory 128x40, 4 read heads, gamma 0.95, RMSprop 1e-4). Planned: about 100,000
+    # episodes / 16 = 6,250 steps, read off the axis of the paper's Figure 2 (uncertain).
+    "mann": dict(
+        paper="MANN, Santoro et al. 2016 (arXiv 1605.06065)", cls=MemoryAugmentedNetwork,
+        model=None, kwargs=dict(image_size=20, controller_units=200, memory_slots=128,
+                                memory_width=40, read_heads=4, gamma=0.95, learning_rate=1e-4),
+        k_shots=(10,), meta_lr=None, meta_batch_size=16, n_steps=6_250, train_shots=None,
+        train_query=0, val_query=0, evaluation="by_instance"),
+    # The same paper's LSTM baseline: the same controller and sequences, no external memory.
+    "lstm": dict(
+        paper="LSTM baseline of Santoro et al. 2016 (arXiv 1605.06065)",
+        cls=MemoryAugmentedNetwork, model=None,
+        kwargs=dict(image_size=20, controller_units=200, memory=False, learning_rate=1e-4),
+        k_shots=(10,), meta_lr=None, meta_batch_size=16, n_steps=6_250, train_shots=None,
+        train_query=0, val_query=0, evaluation="by_instance"),
 }
 
 # Classes of the baseline's pre-training: the training characters of each protocol x 4 rotations.
@@ -110,24 +148,70 @@ PAPER_RESULTS = {
     ("matching", 20, 1): (93.8, None), ("matching", 20, 5): (98.5, None),
 }
 
+# Published accuracies (%) on another dataset than Omniglot, kept apart from PAPER_RESULTS: the
+# Meta-Learner LSTM paper (Ravi & Larochelle 2017, Table 1) reports miniImageNet only, 5-way.
+PAPER_RESULTS_MINIIMAGENET = {("metalstm", 5, 1): (43.44, 0.77), ("metalstm", 5, 5): (60.60, 0.71)}
 
-def make_algorithm(name: str, n_way: int, n_steps: int | None = None, protocol: str = "vinyals",
-                   **overrides):
-    """Build algorithm ``name`` (a key of :data:`PAPER_SETTINGS`) on a fresh network with the
-    paper's hyperparameters; ``overrides`` replace constructor arguments. ``protocol`` matters
-    only for the baseline, whose classifier has one output per training class."""
+# Presentations scored for sequence learners (``evaluation="by_instance"``): every column of
+# Santoro et al.'s Table 1 (the module's PAPER_INSTANCES plus the 4th).
+INSTANCES = (1, 2, 3, 4, 5, 10)
+
+# Santoro et al. 2016, Table 1 (Omniglot, 5 classes per episode, one-hot labels): accuracy (%) at
+# the k-th presentation of a class. AS RECALLED, TO VERIFY against the paper: recalled with the
+# columns 1st, 2nd, 3rd, 4th, 5th, 10th; the brief of this change gave the first five numbers
+# as the 1st, 2nd, 3rd, 5th and 10th presentations instead. No confidence intervals reported.
+PAPER_RESULTS_BY_INSTANCE = {
+    "mann": {1: 36.4, 2: 82.8, 3: 91.0, 4: 92.6, 5: 94.9, 10: 98.1},
+    "lstm": {1: 24.4, 2: 49.5, 3: 55.3, 4: 61.0, 5: 63.6, 10: 62.5},
+}
+PAPER_RESULTS_BY_INSTANCE_SOURCE = ("Santoro et al. 2016 (arXiv 1605.06065), Table 1, as "
+                                    "recalled (to verify)")
+
+
+def default_k_shot(name: str) -> int:
+    """The shot algorithm ``name`` is run with when none is given: the first of its setting's
+    ``k_shots`` (10 instances for the MANN), else 1. Defined in notebook ``06_model_based``."""
+    return PAPER_SETTINGS[name].get("k_shots", (1,))[0]
+
+
+def hyperparameters(name: str, k_shot: int | None = None) -> dict:
+    """The constructor arguments of algorithm ``name`` for ``k_shot`` (default
+    :func:`default_k_shot`): the setting's ``kwargs`` and, when the setting has them, its
+    ``shot_kwargs`` for that shot (e.g. the Meta-Learner LSTM's 12 or 8 updates, Ravi &
+    Larochelle 2017). Defined in notebook ``06_model_based``; also what a run record stores."""
     if name not in PAPER_SETTINGS:
         raise ValueError(f"algorithm must be one of {sorted(PAPER_SETTINGS)}, got {name!r}.")
     setting = PAPER_SETTINGS[name]
-    kwargs = {**setting["kwargs"], **overrides}
+    k_shot = default_k_shot(name) if k_shot is None else k_shot
+    if "k_shots" in setting and k_shot not in setting["k_shots"]:
+        raise ValueError(f"{name} is set up for k_shot in {setting['k_shots']} (its paper's "
+                         f"setting), got k_shot={k_shot}.")
+    return {**setting["kwargs"], **setting.get("shot_kwargs", {}).get(k_shot, {})}
+
+
+def make_algorithm(name: str, n_way: int, n_steps: int | None = None, protocol: str = "vinyals",
+                   k_shot: int | None = None, **overrides):
+    """Build algorithm ``name`` (a key of :data:`PAPER_SETTINGS`) on a fresh network with the
+    paper's hyperparameters (:func:`hyperparameters` for ``k_shot``); ``overrides`` replace
+    constructor arguments. ``protocol`` matters only for the baseline, whose classifier has one
+    output per training class; ``k_shot`` only for settings that depend on it (the Meta-Learner
+    LSTM's updates, the MANN's instances per class)."""
+    if name not in PAPER_SETTINGS:
+        raise ValueError(f"algorithm must be one of {sorted(PAPER_SETTINGS)}, got {name!r}.")
+    setting = PAPER_SETTINGS[name]
+    k_shot = default_k_shot(name) if k_shot is None else k_shot
+    kwargs = {**hyperparameters(name, k_shot), **overrides}
     if setting["cls"] is Reptile:
         kwargs.setdefault("meta_lr", setting["meta_lr"])
         kwargs.setdefault("annealing_steps", n_steps or setting["n_steps"])
-    elif issubclass(setting["cls"], MAML):
+    elif issubclass(setting["cls"], (MAML, MetaLearnerLSTM)):
         kwargs.setdefault("meta_optimizer", keras.optimizers.Adam(setting["meta_lr"]))
     elif setting["cls"] is FineTuneBaseline:
         kwargs.setdefault("n_classes", TRAINING_CLASSES[protocol])
-    return setting["cls"](setting.get("model", conv4)(n_way), **kwargs)
+    model = setting.get("model", conv4)
+    if model is None:  # the learner builds its own network (the MANN's controller)
+        return setting["cls"](n_way, n_instances=k_shot, **kwargs)
+    return setting["cls"](model(n_way), **kwargs)
 
 
 def training_shape(name: str, n_way: int, k_shot: int) -> tuple[int, int]:
@@ -175,6 +259,19 @@ def evaluate_omniglot(algorithm, data, n_way: int, k_shot: int, n_episodes: int 
     return evaluate(algorithm.score_episode, tasks, n_episodes, seed=seed, progress=progress)
 
 
+def evaluate_by_instance(algorithm, data, n_way: int, k_shot: int, n_episodes: int = 600,
+                         split: str = "test", seed: int = 2017, protocol: str = "vinyals",
+                         instances=INSTANCES) -> dict:
+    """Accuracy at the k-th presentation of a class, ``{k: ScoreWithCI}`` (mean over episodes,
+    95 % CI), of a sequence learner (:class:`MemoryAugmentedNetwork`) on ``n_episodes``
+    sequences of ``n_way`` classes x ``k_shot`` instances, as in Santoro et al.'s Table 1.
+
+    Defined in notebook ``06_model_based`` (Santoro et al. 2016, arXiv 1605.06065)."""
+    tasks = omniglot_tasks(data, split, n_way, k_shot, 0, protocol)
+    return algorithm.accuracy_by_instance(tasks, n_episodes, seed=seed,
+                                          instances=[k for k in instances if k <= k_shot])
+
+
 def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, seed: int = 0,
                    run_dir=None, meta_batch_size: int | None = None, val_episodes: int = 100,
                    validate_every: int = 1000, progress: bool = True, live_plot: bool = False,
@@ -184,7 +281,8 @@ def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, se
     Validation episodes come from the protocol's validation split (Lake's has none)."""
     setting = PAPER_SETTINGS[name]
     keras.utils.set_random_seed(seed)
-    algorithm = make_algorithm(name, n_way, n_steps=n_steps, protocol=protocol, **overrides)
+    algorithm = make_algorithm(name, n_way, n_steps=n_steps, protocol=protocol, k_shot=k_shot,
+                               **overrides)
     if "batch_size" in setting:  # pre-training on all training classes at once
         tasks = ClassBatches(data, split_characters(data, protocol)["train"],
                              batch_size=setting["batch_size"], rotations=True)
@@ -193,8 +291,9 @@ def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, se
         tasks = omniglot_tasks(data, "train", train_way, k_shot, n_query, protocol)
 
     def validate():
-        score = evaluate_omniglot(algorithm, data, n_way, k_shot, val_episodes, n_query=k_shot,
-                                  split="val", seed=1, progress=False)
+        score = evaluate_omniglot(algorithm, data, n_way, k_shot, val_episodes,
+                                  n_query=setting.get("val_query", k_shot), split="val", seed=1,
+                                  progress=False)
         return {"val_accuracy": score.mean}
 
     validation = val_episodes and protocol == "vinyals"
@@ -318,7 +417,7 @@ def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = 
     data = load_omniglot(verbose=False)
     tasks = omniglot_tasks(data, "train", n_way, k_shot, k_shot if n_query is None else n_query)
     keras.utils.set_random_seed(seed)
-    algorithm = make_algorithm(name, n_way)
+    algorithm = make_algorithm(name, n_way, k_shot=k_shot)
     batch = next(tasks.batches(meta_batch_size, seed)).arrays()
     result = {"algorithm": name, "before_mb": current_mb()}
 

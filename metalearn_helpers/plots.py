@@ -593,3 +593,139 @@ def show_metric_predictions(episode, distances, attention=None, max_rows: int = 
             ax.set_title(f"attention over the {len(weights)} support drawings (by class); "
                          f"orange: class {true}" if row == 0 else None, fontsize=7, pad=2)
     return fig
+
+
+# Model-based meta-learning: notebook 06_model_based -------------------------------------------
+
+def plot_gate_traces(gates, losses=None, ax=None, max_labels: int = 10):
+    """The Meta-Learner LSTM's gates over its inner updates: the mean input gate ``i_t`` (the
+    learning rate it chose) and forget gate ``f_t`` (the shrinkage of the parameters) of every
+    weight tensor at every update, and optionally the support loss before each update.
+
+    Defined in notebook ``06_model_based`` (Ravi & Larochelle 2017, "Optimization as a Model for
+    Few-Shot Learning", ICLR, OpenReview rJY0-Kcll).
+
+    Args:
+        gates: what ``MetaLearnerLSTM.adapt(..., return_gates=True)`` returns as its second
+            value: ``{"input": (steps, n_variables), "forget": ..., "variables": names}``.
+        losses: support losses (one per update), drawn in a third panel when given.
+        ax: a sequence of 2 (or 3 with ``losses``) axes to draw on; default a new figure.
+        max_labels: tensors named in the legend (the others are drawn unlabelled).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    panels = 2 + (losses is not None)
+    axes = ax if ax is not None else Figure(figsize=(4.0 * panels, 3.2)).subplots(1, panels)
+    input_gate, forget_gate = np.asarray(gates["input"]), np.asarray(gates["forget"])
+    names = [str(n).split("/")[-2] + "/" + str(n).split("/")[-1] if "/" in str(n) else str(n)
+             for n in gates["variables"]]
+    steps = np.arange(1, len(input_gate) + 1)
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(names)))
+    for j, name in enumerate(names):
+        label = name if j < max_labels else None
+        axes[0].plot(steps, input_gate[:, j], "o-", ms=3, lw=1, color=colors[j], label=label)
+        axes[1].plot(steps, forget_gate[:, j], "o-", ms=3, lw=1, color=colors[j])
+    axes[0].set_title("input gate i_t: the learning rate", fontsize=9)
+    axes[1].set_title("forget gate f_t: 1 = keep the parameters", fontsize=9)
+    for a in axes[:2]:
+        a.set_xlabel("inner update t")
+        a.ticklabel_format(axis="y", useOffset=False)
+        a.grid(alpha=0.3)
+    axes[0].legend(fontsize=6, ncol=2)
+    if losses is not None:
+        axes[2].plot(np.arange(len(losses)), losses, "o-", ms=3, color="C3")
+        axes[2].set_title("support loss before update t + 1", fontsize=9)
+        axes[2].set_xlabel("inner updates done")
+        axes[2].grid(alpha=0.3)
+    axes[0].figure.tight_layout()
+    return axes[0].figure
+
+
+def plot_accuracy_by_instance(curves, paper=None, ax=None, n_way: int = 5):
+    """Accuracy at the k-th presentation of a class (Santoro et al.'s Table 1 as curves): one
+    line with 95 % CI bars per learner, the papers' numbers dashed, chance dotted.
+
+    Defined in notebook ``06_model_based`` (MANN, Santoro et al. 2016, arXiv 1605.06065).
+
+    Args:
+        curves: ``{name: {k: ScoreWithCI}}`` (``MemoryAugmentedNetwork.accuracy_by_instance``).
+        paper: ``{name: {k: accuracy in %}}``, drawn dashed.
+        ax: matplotlib axes; default a new figure.
+        n_way: classes per episode (chance is ``1 / n_way``).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    ax = ax if ax is not None else Figure(figsize=(6, 3.4)).subplots()
+    for i, (name, scores) in enumerate(curves.items()):
+        ks = sorted(scores)
+        ax.errorbar(ks, [100 * scores[k].mean for k in ks], [100 * scores[k].ci95 for k in ks],
+                    marker="o", ms=4, capsize=3, color=f"C{i}", label=name)
+    for i, (name, values) in enumerate((paper or {}).items()):
+        ks = sorted(values)
+        ax.plot(ks, [values[k] for k in ks], "s--", ms=3, lw=1, color=f"C{i + len(curves)}",
+                label=name)
+    ax.axhline(100 / n_way, color="gray", ls=":", lw=1, label="chance")
+    ax.set_xlabel("presentation of the class in the episode (1st, 2nd, ...)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax.figure
+
+
+def _used_slots(trace, extra: int = 2):
+    """Slots ever written or read with weight > 1 %, plus a few, so the heat maps stay small."""
+    weight = np.maximum(trace["write_weights"].max(0), trace["read_weights"].max((0, 1)))
+    used = np.flatnonzero(weight > 0.01)
+    return np.arange(min(len(weight), (used.max() + 1 if len(used) else 0) + extra))
+
+
+def plot_memory_trace(trace, upto: int | None = None, axes=None):
+    """Heat maps of one MANN episode: write weights and read weights (mean over heads), time
+    steps down the rows, memory slots across (only the slots the episode uses), each panel
+    coloured from 0 to its own largest weight (an untrained MANN reads almost uniformly, about
+    1 / slots everywhere, which a common scale would show as black). The row labels
+    give each step's true label and presentation (``3·2``: class 3, 2nd time); a green or red
+    tick on the right says whether the prediction at that step was right.
+
+    Defined in notebook ``06_model_based`` (MANN with least-recently-used access, Santoro et al.
+    2016, arXiv 1605.06065, eqs. 3 and 7).
+
+    Args:
+        trace: what ``MemoryAugmentedNetwork.trace`` returns (with memory).
+        upto: show only the first ``upto`` steps (the widget steps through an episode).
+        axes: two matplotlib axes; default a new figure.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    steps = len(trace["labels"]) if upto is None else int(upto)
+    slots = _used_slots(trace)
+    if axes is None:
+        axes = Figure(figsize=(9, 0.9 + 0.11 * len(trace["labels"]))).subplots(1, 2, sharey=True)
+    maps = {"write weights w^w_t (eq. 7)": trace["write_weights"][:, slots],
+            "read weights w^r_t, mean over heads (eq. 3)": trace["read_weights"].mean(1)[:, slots]}
+    for ax, (title, values) in zip(axes, maps.items()):
+        shown = np.full_like(values, np.nan)
+        shown[:steps] = values[:steps]
+        image = ax.imshow(shown, aspect="auto", cmap="magma", vmin=0,
+                          vmax=max(float(values.max()), 1e-6), interpolation="nearest")
+        ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("memory slot")
+        for t in range(steps):
+            ax.plot(len(slots) - 0.3, t, "|", ms=4,
+                    color="tab:green" if trace["correct"][t] else "tab:red")
+    labels = [f"{y}·{k}" for y, k in zip(trace["labels"], trace["instance"])]
+    axes[0].set_yticks(np.arange(len(labels)), labels, fontsize=5)
+    axes[0].set_ylabel("step t: true label · presentation")
+    axes[0].figure.tight_layout()
+    return axes[0].figure

@@ -280,3 +280,73 @@ def metric_episode_explorer(data, protonet, matching=None, characters=None, seed
                          seed=widgets.IntText(value=seed, description="seed"),
                          within_alphabet=widgets.Checkbox(value=False,
                                                           description="within one alphabet"))
+
+
+def mann_episode_explorer(learners: dict, tasks, seed: int = 0, max_seed: int = 99):
+    """Step through one episode of a MANN: what it sees, predicts, writes and reads.
+
+    Defined in notebook ``06_model_based`` (memory-augmented network with least-recently-used
+    access, Santoro et al. 2016, arXiv 1605.06065). Controls: the learner, the test episode and
+    the time step ``t``. The left panel shows the drawing at step ``t`` with the label the
+    network was given next to it (the previous step's, ``y_(t-1)``), its class probabilities
+    and the true label; the right panels are :func:`metalearn_helpers.plots.plot_memory_trace`
+    up to step ``t``: which slots it wrote into and read from so far. The episode is run once
+    per (learner, episode) (one forward pass) and cached; moving ``t`` only redraws.
+
+    Args:
+        learners: ``{name: MemoryAugmentedNetwork}`` with memory.
+        tasks: episodes of ``n_way`` classes x ``n_instances`` drawings, ``n_query=0``.
+        seed, max_seed: initial episode and the slider's range.
+
+    Returns:
+        A :func:`figure_widget` (display it as a cell's last expression).
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from .plots import plot_memory_trace
+
+    traces = {}
+    names = list(learners)
+    length = next(iter(learners.values())).sequence_length
+
+    def draw(learner, episode_seed, t):
+        key = (learner, episode_seed)
+        if key not in traces:
+            episode = tasks.sample(episode_seed)
+            traces[key] = learners[learner].trace(episode.support_x, episode.support_y,
+                                                  seed=episode_seed)
+        trace = traces[key]
+        step = t - 1
+        fig = Figure(figsize=(12, 0.9 + 0.11 * length))
+        grid = fig.add_gridspec(2, 3, width_ratios=[1, 1.6, 1.6], height_ratios=[1, 1])
+        image_ax, bars_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0])
+        heat = [fig.add_subplot(grid[:, 1])]
+        heat.append(fig.add_subplot(grid[:, 2], sharey=heat[0]))
+        image_ax.imshow(trace["x"][step, ..., 0], cmap="gray_r")
+        image_ax.set_axis_off()
+        given = "none" if step == 0 else str(trace["labels"][step - 1])
+        image_ax.set_title(f"step {t}: label given with it (y_t-1) = {given}\n"
+                           f"true label {trace['labels'][step]}, presentation "
+                           f"{trace['instance'][step]}", fontsize=8)
+        probabilities = trace["probabilities"][step]
+        colors = ["tab:green" if k == trace["labels"][step] else "tab:gray"
+                  for k in range(len(probabilities))]
+        bars_ax.bar(np.arange(len(probabilities)), probabilities, color=colors)
+        bars_ax.set_ylim(0, 1)
+        bars_ax.set_xticks(np.arange(len(probabilities)))
+        bars_ax.set_title("predicted probabilities (green: true class)", fontsize=8)
+        plot_memory_trace(trace, upto=t, axes=heat)
+        right = np.mean(trace["correct"][:t])
+        fig.suptitle(f"{learner}, test episode {episode_seed}: {right:.0%} right over steps "
+                     f"1..{t}", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    return figure_widget(
+        draw,
+        learner=widgets.Dropdown(options=names, value=names[0], description="learner"),
+        episode_seed=widgets.IntSlider(value=seed, min=0, max=max_seed, description="episode",
+                                       continuous_update=False),
+        t=widgets.IntSlider(value=length, min=1, max=length, description="step t",
+                            continuous_update=False))

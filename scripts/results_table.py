@@ -26,7 +26,10 @@ def omniglot_table() -> str:
             paper_text = ("n/a" if paper["accuracy"] is None else f"{paper['accuracy']} %"
                           if paper["ci95"] is None else f"{paper['accuracy']} ± {paper['ci95']} %")
             where = " within an alphabet (Lake)" if r.get("protocol") == "lake" else ""
-            lines.append(f"| {r['name']} | {test['n_way']}-way {test['k_shot']}-shot{where} | "
+            task = (f"{test['n_way']}-way {test['k_shot']}-shot" if "instance" not in test else
+                    f"{test['n_way']} classes x {test['k_shot']} instances, presentation "
+                    f"{test['instance']}")  # sequence learners (MANN, LSTM): Santoro et al.
+            lines.append(f"| {r['name']} | {task}{where} | "
                          f"{test['accuracy']:.2f} ± {test['ci95']:.2f} % | {paper_text} | "
                          f"{r['steps']:,} / {r['planned_steps']:,} | "
                          f"{r['seconds_per_step']:.2f} |")

@@ -10,6 +10,13 @@ again to continue training.
 
     python scripts/train_omniglot.py --algorithm maml --n-way 5 --k-shot 1
     python scripts/train_omniglot.py --algorithm reptile --n-way 5 --k-shot 5 --eval-only
+    python scripts/train_omniglot.py --algorithm metalstm --k-shot 5
+    python scripts/train_omniglot.py --algorithm mann     # and lstm: 5 classes x 10 instances
+
+Sequence learners (the MANN and its LSTM baseline, ``evaluation="by_instance"`` in
+``experiments.PAPER_SETTINGS``) are scored as in Santoro et al.'s Table 1: accuracy at the 1st,
+2nd, 3rd, 4th, 5th and 10th presentation of a class over the test episodes, one entry of the
+record's ``tests`` per presentation (with ``"instance"``), instead of on 15 query drawings.
 """
 
 from __future__ import annotations
@@ -43,13 +50,39 @@ def training_data(args, setting) -> dict:
     return {"train_shots": args.k_shot + n_query}
 
 
+def instance_tests(args, algorithm, data, name, steps) -> list[dict]:
+    """The record's ``tests`` of a sequence learner: one entry per presentation index."""
+    from metalearn_helpers import experiments
+
+    scores = experiments.evaluate_by_instance(algorithm, data, args.n_way, args.k_shot,
+                                              n_episodes=args.episodes, protocol=args.protocol)
+    paper = (experiments.PAPER_RESULTS_BY_INSTANCE.get(args.algorithm, {})
+             if args.protocol == "vinyals" else {})
+    tests = []
+    for instance, score in scores.items():
+        print(f"{name} after {steps} steps: {args.n_way} classes x {args.k_shot} instances, "
+              f"accuracy at presentation {instance}: {score.as_percent()}")
+        tests.append({"n_way": args.n_way, "k_shot": args.k_shot, "instance": instance,
+                      "accuracy": 100 * score.mean, "ci95": 100 * score.ci95,
+                      "episodes": score.n, "n_query": 0,
+                      "protocol": experiments.PROTOCOLS[args.protocol]
+                                  + "; accuracy at the k-th presentation of a class in "
+                                    "sequences of n_way x k_shot drawings (Santoro et al.)",
+                      "paper_result": {"accuracy": paper.get(instance), "ci95": None,
+                                       "source": experiments.PAPER_RESULTS_BY_INSTANCE_SOURCE}})
+    return tests
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm", required=True,
-                        help="maml, fomaml, metasgd, reptile, protonet, matching or baseline")
+                        help="maml, fomaml, metasgd, reptile, protonet, matching, baseline, "
+                             "metalstm, mann or lstm")
     parser.add_argument("--n-way", type=int, default=None,
                         help="classes per training episode (default: the paper's; 5 for MAML)")
-    parser.add_argument("--k-shot", type=int, default=1)
+    parser.add_argument("--k-shot", type=int, default=None,
+                        help="support drawings per class (default 1; instances per class, 10, "
+                             "for mann and lstm)")
     parser.add_argument("--n-steps", type=int, default=None,
                         help="total meta-steps (default: the paper's)")
     parser.add_argument("--protocol", default="vinyals", choices=["vinyals", "lake"],
@@ -82,6 +115,11 @@ def main(argv=None) -> int:
 
     setting = experiments.PAPER_SETTINGS[args.algorithm]
     args.n_way = args.n_way or setting.get("train_way", 5)
+    args.k_shot = args.k_shot or experiments.default_k_shot(args.algorithm)
+    try:
+        experiments.hyperparameters(args.algorithm, args.k_shot)
+    except ValueError as error:
+        parser.error(str(error))
     planned = args.n_steps or setting["n_steps"]
     name = experiments.run_name(args.algorithm, args.n_way, args.k_shot, args.protocol)
     run_dir = ROOT / "runs" / name
@@ -111,6 +149,9 @@ def main(argv=None) -> int:
     algorithm, history = train(steps)  # restores the latest checkpoint, trains nothing
     tests = []
     test_ways = (20,) if args.protocol == "lake" else setting.get("test_ways", (args.n_way,))
+    if setting.get("evaluation") == "by_instance":
+        test_ways = ()  # scored per presentation below instead
+        tests = instance_tests(args, algorithm, data, name, steps)
     for n_way, k_shot, adaptation in itertools.product(
             test_ways, setting.get("test_shots", (args.k_shot,)),
             setting.get("test_adaptations", (None,))):
@@ -124,10 +165,13 @@ def main(argv=None) -> int:
         paper_mean, paper_ci = experiments.PAPER_RESULTS.get(
             (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None,
             (None, None))
+        other = experiments.PAPER_RESULTS_MINIIMAGENET.get((args.algorithm, n_way, k_shot))
         tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
                       "ci95": 100 * score.ci95, "episodes": score.n, "n_query": 15,
                       "protocol": experiments.PROTOCOLS[args.protocol],
                       "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
+                      **({} if other is None else {"paper_result_miniimagenet": {
+                          "accuracy": other[0], "ci95": other[1]}}),
                       **({} if adaptation is None else {"adaptation": adaptation})})
 
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
@@ -144,7 +188,8 @@ def main(argv=None) -> int:
     experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
         "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
         "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
-        "hyperparameters": {**setting["kwargs"], "meta_lr": setting["meta_lr"],
+        "hyperparameters": {**experiments.hyperparameters(args.algorithm, args.k_shot),
+                            "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"],
                             **training_data(args, setting)},
         "steps": steps, "planned_steps": planned, "finished": steps >= planned,

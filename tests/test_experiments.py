@@ -58,3 +58,57 @@ def test_protonet_weights_round_trip_with_running_averages(tmp_path):
 def test_unknown_algorithm():
     with pytest.raises(ValueError, match="algorithm must be one of"):
         experiments.make_algorithm("siamese", 5)
+
+
+# -- model-based learners (notebook 06) ------------------------------------------------------------
+@pytest.mark.parametrize("name,k_shot,expected", [
+    ("metalstm", 1, (5, 15)), ("metalstm", 5, (5, 15)),  # 15 queries per class in training
+    ("mann", 10, (5, 0)), ("lstm", 10, (5, 0)),          # one sequence of 5 x 10, no query
+])
+def test_training_shape_of_model_based_learners(name, k_shot, expected):
+    assert experiments.training_shape(name, 5, k_shot) == expected
+
+
+def test_model_based_run_names_and_default_shots():
+    assert experiments.default_k_shot("metalstm") == 1
+    assert experiments.default_k_shot("mann") == experiments.default_k_shot("lstm") == 10
+    assert experiments.default_k_shot("maml") == 1  # unchanged for the others
+    assert experiments.run_name("metalstm", 5, 5) == "omniglot_metalstm_5w5s"
+    assert experiments.run_name("mann", 5, 10) == "omniglot_mann_5w10s"
+    assert experiments.run_name("lstm", 5, 10) == "omniglot_lstm_5w10s"
+
+
+def test_meta_lstm_setting_depends_on_the_shot():
+    assert experiments.hyperparameters("metalstm", 1)["inner_steps"] == 12
+    assert experiments.hyperparameters("metalstm", 5)["inner_steps"] == 8
+    assert experiments.hyperparameters("maml", 5) == experiments.PAPER_SETTINGS["maml"]["kwargs"]
+    with pytest.raises(ValueError, match="k_shot in"):
+        experiments.hyperparameters("metalstm", 2)
+    algorithm = experiments.make_algorithm("metalstm", 5, k_shot=5)
+    assert (algorithm.inner_steps, algorithm.clipnorm) == (8, 0.25)
+    assert float(algorithm.meta_optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+def test_mann_and_lstm_settings_build():
+    mann = experiments.make_algorithm("mann", 5)
+    assert mann.memory and (mann.n_way, mann.n_instances) == (5, 10)
+    assert (mann.memory_slots, mann.memory_width, mann.read_heads) == (128, 40, 4)
+    lstm = experiments.make_algorithm("lstm", 5)
+    assert not lstm.memory and lstm.sequence_length == 50
+    with pytest.raises(ValueError, match="k_shot in"):
+        experiments.make_algorithm("mann", 5, k_shot=1)
+
+
+def test_model_based_published_numbers_are_kept_apart():
+    assert not {n for n, _, _ in experiments.PAPER_RESULTS} & {"metalstm", "mann", "lstm"}
+    assert {n for n, _, _ in experiments.PAPER_RESULTS_MINIIMAGENET} == {"metalstm"}
+    for name, by_instance in experiments.PAPER_RESULTS_BY_INSTANCE.items():
+        assert name in experiments.PAPER_SETTINGS
+        assert set(by_instance) == set(experiments.INSTANCES)
+
+
+def test_evaluate_by_instance_tiny(omniglot):
+    lstm = experiments.make_algorithm("lstm", 5, controller_units=8)
+    scores = experiments.evaluate_by_instance(lstm, omniglot, 5, 10, n_episodes=3)
+    assert list(scores) == list(experiments.INSTANCES)
+    assert all(0.0 <= s.mean <= 1.0 and s.n == 3 for s in scores.values())
