@@ -26,6 +26,8 @@ def omniglot_table() -> str:
             paper_text = ("n/a" if paper["accuracy"] is None else f"{paper['accuracy']} %"
                           if paper["ci95"] is None else f"{paper['accuracy']} ± {paper['ci95']} %")
             where = " within an alphabet (Lake)" if r.get("protocol") == "lake" else ""
+            if "adaptation" in test:  # the baseline, scored with each test-time adaptation
+                where += f", {test['adaptation']}"
             task = (f"{test['n_way']}-way {test['k_shot']}-shot" if "instance" not in test else
                     f"{test['n_way']} classes x {test['k_shot']} instances, presentation "
                     f"{test['instance']}")  # sequence learners (MANN, LSTM): Santoro et al.
