@@ -65,7 +65,8 @@ def tiny_float64_setup(inner_steps):
     """A linear 2-way classifier in float64 with gates that depend visibly on theta."""
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((3,), dtype="float64"),
-                              keras.layers.Dense(2, dtype="float64")])
+                              keras.layers.Dense(2, dtype="float64", name="dense")],
+                             name="learner")  # fixed names: auto-names depend on test order
     meta_lstm = MetaLearnerLSTM(model, inner_steps=inner_steps, hidden_size=5)
     rng = np.random.default_rng(3)
     cell = meta_lstm.meta_learner
@@ -118,8 +119,8 @@ def test_meta_gradient_holds_gradient_and_loss_inputs_constant():
     named = dict(zip([v.path for v in meta_lstm.meta_variables], grads))
     np.testing.assert_allclose(loss, query_loss, rtol=1e-12)
     d_theta0 = q * (f + theta0 * f * (1 - f) * w_f[5] - g * i * (1 - i) * w_i[5])
-    got = np.concatenate([named["sequential/dense/kernel"].ravel(),
-                          named["sequential/dense/bias"]])
+    got = np.concatenate([named["learner/dense/kernel"].ravel(),
+                          named["learner/dense/bias"]])
     np.testing.assert_allclose(got, d_theta0, rtol=1e-9)
     d_input = q * -g * i * (1 - i)                      # dL/dz_I, per coordinate
     d_forget = q * theta0 * f * (1 - f)
