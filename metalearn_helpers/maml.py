@@ -56,6 +56,27 @@ def _tensors(variables) -> list:
     return [getattr(v, "value", v) for v in variables]
 
 
+def mean_meta_gradient(query_loss, variables, support_x, support_y, query_x, query_y):
+    """The meta-gradient of the mean of ``query_loss(support_x[i], ..., query_y[i]) -> (loss,
+    metric)`` over the tasks of a meta-batch (leading axis), with respect to ``variables``.
+    Returns ``(grads, mean loss, mean metric)``; shared by every learner with an outer loop.
+
+    Tasks are looped inside the graph (``tf.range``), which keeps tracing short; each task's
+    meta-gradient is accumulated so only one task's graph is alive at a time.
+    """
+    grads = [tf.zeros_like(v) for v in variables]
+    loss_sum, metric_sum = tf.constant(0.0), tf.constant(0.0)
+    n_tasks = tf.shape(support_x)[0]
+    for i in tf.range(n_tasks):
+        with tf.GradientTape() as tape:
+            loss, metric = query_loss(support_x[i], support_y[i], query_x[i], query_y[i])
+        grads = [a + b for a, b in zip(grads, tape.gradient(loss, _tensors(variables)))]
+        loss_sum += tf.cast(loss, tf.float32)
+        metric_sum += tf.cast(metric, tf.float32)
+    n = tf.cast(n_tasks, tf.float32)
+    return [g / tf.cast(n, g.dtype) for g in grads], loss_sum / n, metric_sum / n
+
+
 class MAML:
     """Model-Agnostic Meta-Learning (Finn et al. 2017, arXiv 1703.03400).
 
@@ -151,25 +172,12 @@ class MAML:
         return task_loss_and_metric(self.task_type, query_y, self.forward(fast_weights, query_x))
 
     def _train_step(self, support_x, support_y, query_x, query_y):
-        """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks.
-
-        Tasks are looped inside the graph (``tf.range``), which keeps tracing short; each task's
-        meta-gradient is accumulated so only one task's graph is alive at a time.
-        """
+        """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks."""
         variables = self.meta_variables
-        grads = [tf.zeros_like(v) for v in variables]
-        loss_sum, metric_sum = tf.constant(0.0), tf.constant(0.0)
-        n_tasks = tf.shape(support_x)[0]
-        for i in tf.range(n_tasks):
-            with tf.GradientTape() as tape:
-                loss, metric = self.query_loss(support_x[i], support_y[i], query_x[i],
-                                               query_y[i])
-            grads = [a + b for a, b in zip(grads, tape.gradient(loss, _tensors(variables)))]
-            loss_sum += loss
-            metric_sum += metric
-        n = tf.cast(n_tasks, tf.float32)
-        self.meta_optimizer.apply([g / n for g in grads], variables)
-        return {"loss": loss_sum / n, self.metric_name: metric_sum / n}
+        grads, loss, metric = mean_meta_gradient(self.query_loss, variables, support_x,
+                                                 support_y, query_x, query_y)
+        self.meta_optimizer.apply(grads, variables)
+        return {"loss": loss, self.metric_name: metric}
 
     # -- using it -------------------------------------------------------------------------------
     @property

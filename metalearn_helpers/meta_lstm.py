@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .maml import _check_positive, _tensors, task_loss_and_metric
+from .maml import _check_positive, _tensors, mean_meta_gradient, task_loss_and_metric
 
 PREPROCESSING_P = 10.0
 
@@ -281,23 +281,12 @@ class MetaLearnerLSTM:
         """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks, looped
         in the graph with ``tf.range``; the meta-gradient is clipped, then applied."""
         variables = self.meta_variables
-        grads = [tf.zeros_like(v) for v in variables]
-        loss_sum, accuracy_sum = tf.constant(0.0), tf.constant(0.0)
-        n_tasks = tf.shape(support_x)[0]
-        for i in tf.range(n_tasks):
-            with tf.GradientTape() as tape:
-                loss, accuracy = self.query_loss(support_x[i], support_y[i], query_x[i],
-                                                 query_y[i])
-            task_grads = tape.gradient(loss, _tensors(variables))
-            grads = [a + b for a, b in zip(grads, task_grads)]
-            loss_sum += tf.cast(loss, tf.float32)
-            accuracy_sum += accuracy
-        n = tf.cast(n_tasks, tf.float32)
-        grads = [g / tf.cast(n, g.dtype) for g in grads]
+        grads, loss, accuracy = mean_meta_gradient(self.query_loss, variables, support_x,
+                                                   support_y, query_x, query_y)
         if self.clipnorm is not None:
             grads, _ = tf.clip_by_global_norm(grads, self.clipnorm)
         self.meta_optimizer.apply(grads, variables)
-        return {"loss": loss_sum / n, "accuracy": accuracy_sum / n}
+        return {"loss": loss, "accuracy": accuracy}
 
     # -- using it -------------------------------------------------------------------------------
     def _score_task(self, support_x, support_y, query_x, query_y, inner_steps):
