@@ -183,6 +183,8 @@ def main(argv=None) -> int:
         shutil.copy(run_dir / HISTORY_FILE, committed)
         (committed / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps}"\n'
                                               f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
+    else:  # finished: a resume checkpoint would only take space
+        shutil.rmtree(committed, ignore_errors=True)
     experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{name}.npz")
     shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
     experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
