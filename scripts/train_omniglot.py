@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import re
 import shutil
@@ -71,6 +72,15 @@ def instance_tests(args, algorithm, data, name, steps) -> list[dict]:
                       "paper_result": {"accuracy": paper.get(instance), "ci95": None,
                                        "source": experiments.PAPER_RESULTS_BY_INSTANCE_SOURCE}})
     return tests
+
+
+def commands(args, record_path, command) -> dict:
+    """The record's ``command``: the one that trained the weights. An ``--eval-only`` run keeps
+    the earlier record's and adds itself as ``evaluation_command``."""
+    if args.eval_only and record_path.exists():
+        return {"command": json.loads(record_path.read_text())["command"],
+                "evaluation_command": command}
+    return {"command": command}
 
 
 def main(argv=None) -> int:
@@ -152,23 +162,29 @@ def main(argv=None) -> int:
     if setting.get("evaluation") == "by_instance":
         test_ways = ()  # scored per presentation below instead
         tests = instance_tests(args, algorithm, data, name, steps)
-    for n_way, k_shot, adaptation in itertools.product(
+    # The course's 15 queries per class, and the paper code's test episodes where they differ
+    # (MAML family: one query per class, which matters with transductive batch norm).
+    query_counts = (15,) + tuple({setting.get("paper_test_query", 15)} - {15})
+    for n_way, k_shot, adaptation, n_query in itertools.product(
             test_ways, setting.get("test_shots", (args.k_shot,)),
-            setting.get("test_adaptations", (None,))):
+            setting.get("test_adaptations", (None,)), query_counts):
         if adaptation is not None:
             algorithm.adaptation = adaptation
         score = experiments.evaluate_omniglot(algorithm, data, n_way, k_shot,
-                                              n_episodes=args.episodes, protocol=args.protocol)
+                                              n_episodes=args.episodes, n_query=n_query,
+                                              protocol=args.protocol)
         print(f"{name} after {steps} steps: {n_way}-way {k_shot}-shot"
-              f"{'' if adaptation is None else f' ({adaptation})'} test accuracy "
-              f"{score.as_percent()}")
+              f"{'' if adaptation is None else f' ({adaptation})'}, {n_query} query drawing(s) "
+              f"per class: test accuracy {score.as_percent()}")
         paper_mean, paper_ci = experiments.PAPER_RESULTS.get(
             (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None,
             (None, None))
         other = experiments.PAPER_RESULTS_MINIIMAGENET.get((args.algorithm, n_way, k_shot))
         tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
-                      "ci95": 100 * score.ci95, "episodes": score.n, "n_query": 15,
-                      "protocol": experiments.PROTOCOLS[args.protocol],
+                      "ci95": 100 * score.ci95, "episodes": score.n, "n_query": n_query,
+                      "protocol": experiments.PROTOCOLS[args.protocol]
+                      + ("" if n_query == 15 else f"; {n_query} query drawing(s) per class, "
+                         "normalised together, as the paper's code tests"),
                       "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
                       **({} if other is None else {"paper_result_miniimagenet": {
                           "accuracy": other[0], "ci95": other[1]}}),
@@ -199,7 +215,8 @@ def main(argv=None) -> int:
         "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"],
         "train_seconds": History.load(run_dir / HISTORY_FILE).elapsed,
         "seconds_per_step": History.load(run_dir / HISTORY_FILE).elapsed / steps,
-        "command": "python scripts/train_omniglot.py " + " ".join(argv or sys.argv[1:]),
+        **commands(args, experiments.WEIGHTS_DIR / f"{name}.json",
+                   "python scripts/train_omniglot.py " + " ".join(argv or sys.argv[1:])),
     })
     return 130 if interrupted else 0
 
