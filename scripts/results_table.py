@@ -25,6 +25,9 @@ def omniglot_table() -> str:
             paper = test["paper_result"]
             paper_text = ("n/a" if paper["accuracy"] is None else f"{paper['accuracy']} %"
                           if paper["ci95"] is None else f"{paper['accuracy']} ± {paper['ci95']} %")
+            if "paper_result_transductive" in test:  # Reptile reports both
+                paper_text += (f" (transductive: {test['paper_result_transductive']['accuracy']}"
+                               f" ± {test['paper_result_transductive']['ci95']} %)")
             where = " within an alphabet (Lake)" if r.get("protocol") == "lake" else ""
             if "adaptation" in test:  # the baseline, scored with each test-time adaptation
                 where += f", {test['adaptation']}"

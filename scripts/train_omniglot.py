@@ -180,6 +180,8 @@ def main(argv=None) -> int:
             (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None,
             (None, None))
         other = experiments.PAPER_RESULTS_MINIIMAGENET.get((args.algorithm, n_way, k_shot))
+        transductive = experiments.PAPER_RESULTS_TRANSDUCTIVE.get(
+            (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None)
         tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
                       "ci95": 100 * score.ci95, "episodes": score.n, "n_query": n_query,
                       "protocol": experiments.PROTOCOLS[args.protocol]
@@ -188,6 +190,8 @@ def main(argv=None) -> int:
                       "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
                       **({} if other is None else {"paper_result_miniimagenet": {
                           "accuracy": other[0], "ci95": other[1]}}),
+                      **({} if transductive is None else {"paper_result_transductive": {
+                          "accuracy": transductive[0], "ci95": transductive[1]}}),
                       **({} if adaptation is None else {"adaptation": adaptation})})
 
     experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
