@@ -31,7 +31,7 @@ def omniglot_table() -> str:
             where = " within an alphabet (Lake)" if r.get("protocol") == "lake" else ""
             if "adaptation" in test:  # the baseline, scored with each test-time adaptation
                 where += f", {test['adaptation']}"
-            if test.get("n_query", 15) != 15:  # MAML family: also the paper code's test episodes
+            if "instance" not in test and test.get("n_query", 15) != 15:  # MAML family: paper test
                 where += f", {test['n_query']} query per class (paper's code)"
             task = (f"{test['n_way']}-way {test['k_shot']}-shot" if "instance" not in test else
                     f"{test['n_way']} classes x {test['k_shot']} instances, presentation "
