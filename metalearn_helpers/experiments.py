@@ -333,9 +333,17 @@ def run_name(name: str, n_way: int, k_shot: int, protocol: str = "vinyals") -> s
     return f"omniglot_{name}{episodes}" + ("" if protocol == "vinyals" else f"_{protocol}")
 
 
+def _stored_variables(algorithm) -> list:
+    """What a trained learner needs at test time: its meta-variables, and Reptile's inner
+    optimiser state."""
+    return list(algorithm.meta_variables) + list(getattr(algorithm, "inner_state", []))
+
+
 def save_weights(algorithm, path) -> None:
-    """Save the meta-learned variables (initialisation, and Meta-SGD's learning rates)."""
-    arrays = {f"{i:03d}": np.asarray(v.numpy()) for i, v in enumerate(algorithm.meta_variables)}
+    """Save the meta-learned variables (initialisation, Meta-SGD's learning rates, Reptile's
+    inner optimiser state)."""
+    arrays = {f"{i:03d}": np.asarray(v.numpy())
+              for i, v in enumerate(_stored_variables(algorithm))}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
 
@@ -344,7 +352,7 @@ def load_weights(algorithm, path) -> None:
     """Load weights saved by :func:`save_weights`; a mismatch raises a clear ``ValueError``."""
     with np.load(path) as saved:
         arrays = [saved[k] for k in sorted(saved.files)]
-    variables = algorithm.meta_variables
+    variables = _stored_variables(algorithm)
     shapes = [tuple(v.shape) for v in variables]
     if [a.shape for a in arrays] != shapes:
         raise ValueError(f"{path} holds weights of shapes {[a.shape for a in arrays]}, but this "

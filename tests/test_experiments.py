@@ -55,6 +55,17 @@ def test_protonet_weights_round_trip_with_running_averages(tmp_path):
         experiments.load_weights(experiments.make_algorithm("maml", 5), tmp_path / "w.npz")
 
 
+def test_reptile_weights_include_its_inner_optimiser_state(tmp_path):
+    saved = experiments.make_algorithm("reptile", 5)
+    for variable in saved.inner_state:
+        variable.assign(np.full(variable.shape, 0.25, np.float32))
+    experiments.save_weights(saved, tmp_path / "w.npz")
+    loaded = experiments.make_algorithm("reptile", 5)
+    experiments.load_weights(loaded, tmp_path / "w.npz")
+    for variable in loaded.inner_state:
+        np.testing.assert_array_equal(variable.numpy(), 0.25)
+
+
 def test_unknown_algorithm():
     with pytest.raises(ValueError, match="algorithm must be one of"):
         experiments.make_algorithm("siamese", 5)

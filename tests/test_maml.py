@@ -203,3 +203,33 @@ def test_reptile_moves_initialisation_toward_adapted_weights():
     reptile.train_step(x[:, :10], y[:, :10], x[:, 10:], y[:, 10:])
     for variable, want in zip(model.trainable_variables, expected):
         np.testing.assert_allclose(variable.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_reptile_carries_its_inner_adam_state_across_tasks():
+    """As in the paper's code, Adam's second moments and step count carry on from task to task
+    (only the weights go back to theta); adapting at test time reads the state, changes nothing."""
+    keras.utils.set_random_seed(5)
+    reptile = Reptile(sinusoid_mlp(), inner_lr=0.01, inner_steps=3, inner_batch_size=20,
+                      meta_lr=0.5, task_type="regression")
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-5, 5, size=(4, 20, 1)).astype(np.float32)
+    y = np.sin(x).astype(np.float32)
+    # From a fresh state the first step is inner_lr * g / (|g| + 1e-8): the sign of the gradient
+    # for every weight whose gradient is not tiny.
+    theta = [v.numpy() for v in reptile.model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(reptile.model(x[0]) - y[0]))
+    grads = tape.gradient(loss, reptile.model.trainable_variables)
+    first = reptile.adapt(x[0], y[0], inner_steps=1)
+    for w, t, g in zip(first, theta, grads):
+        g = g.numpy()
+        np.testing.assert_allclose(w.numpy(), t - 0.01 * g / (np.abs(g) + 1e-8), atol=1e-6)
+    assert float(reptile.inner_step_count.numpy()) == 0.0  # adapt() left the state alone
+    reptile.train_step(x[:, :10], y[:, :10], x[:, 10:], y[:, 10:])
+    assert float(reptile.inner_step_count.numpy()) == 4 * 3  # 4 tasks x 3 inner steps
+    moments = [m.numpy() for m in reptile.inner_moments]
+    assert all(np.all(m >= 0) for m in moments) and any(np.any(m > 0) for m in moments)
+    reptile.adapt(x[0], y[0])
+    for before, after in zip(moments, reptile.inner_moments):
+        np.testing.assert_array_equal(before, after.numpy())
+
