@@ -116,6 +116,7 @@ def test_model_based_published_numbers_are_kept_apart():
     for name, by_instance in experiments.PAPER_RESULTS_BY_INSTANCE.items():
         assert name in experiments.PAPER_SETTINGS
         assert set(by_instance) == set(experiments.INSTANCES)
+    assert set(experiments.HUMAN_RESULTS_BY_INSTANCE) == set(experiments.INSTANCES)
 
 
 def test_evaluate_by_instance_tiny(omniglot):
