@@ -165,6 +165,10 @@ def main(argv=None) -> int:
     # The course's 15 queries per class, and the paper code's test episodes where they differ
     # (MAML family: one query per class, which matters with transductive batch norm).
     query_counts = (15,) + tuple({setting.get("paper_test_query", 15)} - {15})
+    train_split = experiments.training_split(args.algorithm, args.protocol)
+    protocol = experiments.PROTOCOLS[args.protocol] + (
+        "" if train_split == "train" else "; trained on all 1,200 training characters (train + "
+                                          "validation), as the paper's final model")
     for n_way, k_shot, adaptation, n_query in itertools.product(
             test_ways, setting.get("test_shots", (args.k_shot,)),
             setting.get("test_adaptations", (None,)), query_counts):
@@ -184,7 +188,7 @@ def main(argv=None) -> int:
             (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None)
         tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
                       "ci95": 100 * score.ci95, "episodes": score.n, "n_query": n_query,
-                      "protocol": experiments.PROTOCOLS[args.protocol]
+                      "protocol": protocol
                       + ("" if n_query == 15 else f"; {n_query} query drawing(s) per class, "
                          "normalised together, as the paper's code tests"),
                       "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
@@ -210,6 +214,7 @@ def main(argv=None) -> int:
     experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
         "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
         "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
+        "train_split": train_split,
         "hyperparameters": {**experiments.hyperparameters(args.algorithm, args.k_shot),
                             "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"],

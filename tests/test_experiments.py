@@ -36,6 +36,23 @@ def test_protocols(omniglot):
         experiments.omniglot_tasks(omniglot, "test", 5, 1, 15, protocol="koch")
 
 
+def test_protonet_trains_on_all_1200_characters_like_its_code(omniglot, monkeypatch):
+    seen = {}
+
+    def fake_meta_train(algorithm, tasks, *, validate=None, **kwargs):
+        seen[type(algorithm).__name__] = (len(tasks.classes), validate)
+
+    monkeypatch.setattr(experiments, "meta_train", fake_meta_train)
+    experiments.train_omniglot("protonet", omniglot, 5, 1, n_steps=1, progress=False)
+    experiments.train_omniglot("matching", omniglot, 5, 1, n_steps=1, progress=False)
+    assert seen["ProtoNet"] == (1200 * 4, None)  # train + validation, so no validation left
+    n_classes, validate = seen["MatchingNetwork"]
+    assert n_classes == 1028 * 4 and validate is not None
+    assert experiments.training_split("protonet", "lake") == "train"
+    assert {experiments.training_split(name) for name in experiments.PAPER_SETTINGS
+            if name != "protonet"} == {"train"}
+
+
 def test_run_names():
     assert experiments.run_name("maml", 5, 1) == "omniglot_maml_5w1s"
     assert experiments.run_name("protonet", 60, 5, "lake") == "omniglot_protonet_60w5s_lake"
