@@ -545,3 +545,41 @@ class _Run:
             self._run_validation()
         if self.manager is not None and (last or self.step % self.config["checkpoint_every"] == 0):
             self._save()
+
+
+# -- long runs from a script ----------------------------------------------------------------------
+def checkpoint_step(run_dir) -> int:
+    """The step of the latest checkpoint in ``run_dir`` (0 when there is none)."""
+    latest = tf.train.latest_checkpoint(str(run_dir))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def train_or_resume(train: Callable[[int], tuple], n_steps: int, run_dir, *,
+                    train_more: bool = True):
+    """What the training scripts in ``scripts/`` do with a run: ``train(n_steps)`` (a function
+    that calls :func:`meta_train` with ``run_dir``, so it resumes) until it finishes or is
+    interrupted (Ctrl-C, ``timeout -s INT``: the loop saves a checkpoint first), then the learner
+    restored from the latest checkpoint, ready to be evaluated and exported.
+
+    Args:
+        train: ``train(n_steps) -> (algorithm, history)``.
+        n_steps: the total steps planned.
+        run_dir: the run's checkpoint folder.
+        train_more: False to only restore (a script's ``--eval-only``).
+
+    Returns:
+        ``(algorithm, steps, interrupted)``; ``algorithm`` is None when ``run_dir`` holds no
+        checkpoint.
+    """
+    interrupted = False
+    if train_more:
+        try:
+            train(n_steps)
+        except KeyboardInterrupt:
+            interrupted = True
+            print(f"\ninterrupted: checkpoint saved at step {checkpoint_step(run_dir)}")
+    steps = checkpoint_step(run_dir)
+    if steps == 0:
+        return None, 0, interrupted
+    algorithm, _ = train(steps)  # restores the latest checkpoint, trains nothing
+    return algorithm, steps, interrupted

@@ -25,20 +25,12 @@ import argparse
 import itertools
 import json
 import os
-import re
 import shutil
 import signal
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def checkpoint_step(run_dir: Path) -> int:
-    import tensorflow as tf
-
-    latest = tf.train.latest_checkpoint(run_dir)
-    return int(re.search(r"ckpt-(\d+)$", latest).group(1)) if latest else 0
 
 
 def training_data(args, setting) -> dict:
@@ -118,7 +110,7 @@ def main(argv=None) -> int:
         os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
     from metalearn_helpers import experiments
     from metalearn_helpers.omniglot import load_omniglot
-    from metalearn_helpers.training import HISTORY_FILE, History
+    from metalearn_helpers.training import HISTORY_FILE, History, train_or_resume
 
     if args.algorithm not in experiments.PAPER_SETTINGS:
         parser.error(f"--algorithm must be one of {sorted(experiments.PAPER_SETTINGS)}")
@@ -145,18 +137,11 @@ def main(argv=None) -> int:
                                           n_steps, seed=args.seed, run_dir=run_dir,
                                           protocol=args.protocol)
 
-    interrupted = False
-    if not args.eval_only:
-        try:
-            train(planned)
-        except KeyboardInterrupt:
-            interrupted = True
-            print(f"\ninterrupted: checkpoint saved at step {checkpoint_step(run_dir)}")
-    steps = checkpoint_step(run_dir)
-    if steps == 0:
+    algorithm, steps, interrupted = train_or_resume(train, planned, run_dir,
+                                                    train_more=not args.eval_only)
+    if algorithm is None:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
-    algorithm, history = train(steps)  # restores the latest checkpoint, trains nothing
     tests = []
     test_ways = (20,) if args.protocol == "lake" else setting.get("test_ways", (args.n_way,))
     if setting.get("evaluation") == "by_instance":

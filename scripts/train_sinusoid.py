@@ -33,16 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ALGORITHMS = ("maml", "fomaml", "pretrained")  # metalearn_helpers.sinusoid.ALGORITHMS
 
 
-def checkpoint_step(run_dir: Path) -> int:
-    latest = tf.train.latest_checkpoint(run_dir)
-    return int(latest.rsplit("-", 1)[1]) if latest else 0
-
-
-def evaluate_and_export(name: str, algorithm, run_dir: Path, args, planned: int) -> None:
+def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
+                        planned: int) -> None:
     from metalearn_helpers import experiments, sinusoid
     from metalearn_helpers.training import HISTORY_FILE, History
 
-    steps = checkpoint_step(run_dir)
     lrs, search = {}, {}
     for k_shot in sinusoid.EVAL_K_SHOTS:
         if name == "pretrained":
@@ -118,6 +113,7 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from metalearn_helpers import sinusoid
+    from metalearn_helpers.training import train_or_resume
 
     assert sinusoid.ALGORITHMS == ALGORITHMS
 
@@ -129,19 +125,12 @@ def main(argv=None) -> int:
             return sinusoid.train_sinusoid(name, n_steps, seed=args.seed, init=args.init,
                                            run_dir=run_dir, log_every=100)
 
-        interrupted = False
-        if not args.eval_only:
-            try:
-                train(args.n_steps)
-            except KeyboardInterrupt:
-                interrupted = True
-                print(f"\ninterrupted: checkpoint saved at step {checkpoint_step(run_dir)}")
-        steps = checkpoint_step(run_dir)
-        if steps == 0:
+        algorithm, steps, interrupted = train_or_resume(train, args.n_steps, run_dir,
+                                                        train_more=not args.eval_only)
+        if algorithm is None:
             print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
             return 1
-        algorithm, _ = train(steps)  # restores the latest checkpoint, trains nothing
-        evaluate_and_export(name, algorithm, run_dir, args, args.n_steps)
+        evaluate_and_export(name, algorithm, steps, run_dir, args, args.n_steps)
         if interrupted:
             return 130
     return 0

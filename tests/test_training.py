@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from metalearn_helpers import training
 from metalearn_helpers.episodes import SinusoidTasks
-from metalearn_helpers.training import History, meta_train, plot_history
+from metalearn_helpers.training import (History, checkpoint_step, meta_train, plot_history,
+                                        train_or_resume)
 
 TASKS = SinusoidTasks(k_shot=5, n_query=5)
 
@@ -243,6 +244,23 @@ def test_keyboard_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, capsys):
     assert resumed.calls == 3
     assert_same_state(resumed.before_first_call[:2], algorithm.after[7][:2])
     assert [r["step"] for r in history.train] == [5, 7, 10]
+
+
+def test_train_or_resume_restores_the_interrupted_run_for_export(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    learners = []
+
+    def train(n_steps):  # as the scripts do: a fresh learner each call, resumed from run_dir
+        learners.append(ToyRegression(interrupt_at=8 if not learners else None))
+        return learners[-1], run(learners[-1], n_steps, run_dir)
+
+    assert train_or_resume(train, 20, run_dir, train_more=False) == (None, 0, False)
+    assert not learners  # no checkpoint yet: nothing restored, nothing to evaluate
+    algorithm, steps, interrupted = train_or_resume(train, 20, run_dir)
+    assert (steps, interrupted) == (7, True) and checkpoint_step(run_dir) == 7
+    assert "interrupted: checkpoint saved at step 7" in capsys.readouterr().out
+    assert algorithm is learners[1] and algorithm.calls == 0  # restored, not trained further
+    assert_same_state(algorithm.state()[:2], learners[0].after[7][:2])
 
 
 class NoTrackables:
