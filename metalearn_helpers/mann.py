@@ -23,6 +23,7 @@ Usage (the same shape as every learner of the course)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import numbers
 
@@ -223,6 +224,7 @@ class MemoryAugmentedNetwork:
         self.optimizer = optimizer
         self.optimizer.build(self._trainable())
         self.shuffle_seed = int(shuffle_seed)
+        self._uniform_reads = False
         self.shuffle_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_step")
         self._train_step = tf.function(self._train_step_graph)
         self._forward_fn = tf.function(self._forward, reduce_retracing=True)
@@ -299,6 +301,8 @@ class MemoryAugmentedNetwork:
         gates = tf.sigmoid(out[:, n * width:])
         memory, w_write = lru_write(memory, keys, gates, w_read, usage)
         w_read = read_weights(keys, memory)
+        if self._uniform_reads:  # the ablation of :meth:`uniform_reads`
+            w_read = tf.ones_like(w_read) / self.memory_slots
         reads = tf.reshape(tf.einsum("bhs,bsw->bhw", w_read, memory), (-1, n * width))
         usage = update_usage(usage, w_read, w_write, self.gamma)
         return (h, c, memory, reads, w_read, usage, w_write)
@@ -417,6 +421,26 @@ class MemoryAugmentedNetwork:
                 mask = index == k
                 per_episode[k].extend((correct * mask).sum(1) / np.maximum(mask.sum(1), 1))
         return {k: mean_confidence_interval(v) for k, v in per_episode.items()}
+
+    @contextlib.contextmanager
+    def uniform_reads(self):
+        """An ablation: inside the ``with`` block every read weighs all slots equally, so each
+        read vector is the mean of the memory and nothing is looked up by content (writes and
+        everything else unchanged). If accuracy by presentation does not drop, the network does
+        not use what its content reads retrieve::
+
+            with mann.uniform_reads():
+                ablated = mann.accuracy_by_instance(test_tasks, n_episodes=600)
+        """
+        if not self.memory:
+            raise ValueError("the LSTM baseline (memory=False) has no reads to ablate.")
+        self._uniform_reads = True
+        self._forward_fn = tf.function(self._forward, reduce_retracing=True)
+        try:
+            yield self
+        finally:
+            self._uniform_reads = False
+            self._forward_fn = tf.function(self._forward, reduce_retracing=True)
 
     def trace(self, support_x, support_y, seed=None) -> dict:
         """What happens inside one episode, step by step, for plots (numpy arrays, ``T`` steps):

@@ -206,3 +206,21 @@ def test_training_lifts_accuracy_after_the_first_presentation_above_chance():
         metrics = mann.train_step(*batch.arrays())
     assert np.isfinite(float(metrics["loss"]))
     assert before < 0.6 < later_instances()
+
+
+def test_uniform_reads_ablation_spreads_every_read_and_is_undone_after():
+    keras.utils.set_random_seed(0)
+    mann = tiny(3, 4)
+    episode = PatternEpisodes(3, 4).sample(0)
+    before = mann.trace(episode.support_x, episode.support_y, seed=1)
+    with mann.uniform_reads():
+        ablated = mann.trace(episode.support_x, episode.support_y, seed=1)
+    after = mann.trace(episode.support_x, episode.support_y, seed=1)
+    np.testing.assert_allclose(ablated["read_weights"], 1 / 8, rtol=1e-6)
+    assert np.abs(ablated["probabilities"] - before["probabilities"]).max() > 0
+    np.testing.assert_allclose(after["probabilities"], before["probabilities"], rtol=1e-6)
+    # Step 0 writes before it reads, so its writes do not depend on the reads.
+    np.testing.assert_allclose(ablated["write_weights"][0], before["write_weights"][0])
+    with pytest.raises(ValueError, match="no reads to ablate"):
+        with tiny(3, 4, memory=False).uniform_reads():
+            pass
