@@ -32,7 +32,8 @@ def omniglot_table() -> str:
             if "adaptation" in test:  # the baseline, scored with each test-time adaptation
                 where += f", {test['adaptation']}"
             if "instance" not in test and test.get("n_query", 15) != 15:  # MAML family: paper test
-                where += f", {test['n_query']} query per class (paper's code)"
+                where += (f", {test['n_query']} quer{'y' if test['n_query'] == 1 else 'ies'} "
+                          "per class (paper's code)")
             task = (f"{test['n_way']}-way {test['k_shot']}-shot" if "instance" not in test else
                     f"{test['n_way']} classes x {test['k_shot']} instances, presentation "
                     f"{test['instance']}")  # sequence learners (MANN, LSTM): Santoro et al.

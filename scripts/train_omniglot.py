@@ -148,8 +148,9 @@ def main(argv=None) -> int:
         test_ways = ()  # scored per presentation below instead
         tests = instance_tests(args, algorithm, data, name, steps)
     # The course's 15 queries per class, and the paper code's test episodes where they differ
-    # (MAML family: one query per class, which matters with transductive batch norm).
-    query_counts = (15,) + tuple({setting.get("paper_test_query", 15)} - {15})
+    # (MAML family: K or 1 query per class, which matters with transductive batch norm).
+    paper_query = experiments.paper_test_query(args.algorithm, args.k_shot) or 15
+    query_counts = (15,) + tuple({paper_query} - {15})
     train_split = experiments.training_split(args.algorithm, args.protocol)
     protocol = experiments.PROTOCOLS[args.protocol] + (
         "" if train_split == "train" else "; trained on all 1,200 training characters (train + "

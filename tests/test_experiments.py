@@ -16,6 +16,16 @@ def test_training_shape_follows_each_paper(name, expected):
     assert experiments.training_shape(name, 5, 1) == expected
 
 
+@pytest.mark.parametrize("name,k_shot,expected", [
+    ("maml", 1, 1), ("maml", 5, 5),        # MAML's code: 2K drawings per class, K of them queries
+    ("fomaml", 5, 5), ("metasgd", 5, 5),
+    ("reptile", 1, 1), ("reptile", 5, 1),  # Reptile's code: num_shots + 1 drawings per class
+    ("protonet", 1, None), ("matching", 5, None),  # the course's 15 queries are theirs too
+])
+def test_paper_test_query_follows_each_code(name, k_shot, expected):
+    assert experiments.paper_test_query(name, k_shot) == expected
+
+
 def test_every_published_number_has_a_setting():
     assert {name for name, _, _ in experiments.PAPER_RESULTS} <= set(experiments.PAPER_SETTINGS)
 
