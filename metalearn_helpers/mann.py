@@ -111,10 +111,11 @@ def least_used(usage, n: int):
     return tf.one_hot(slots, tf.shape(usage)[-1], dtype=usage.dtype)
 
 
-def lru_write(memory, keys, gates, previous_read_weights, previous_usage):
+def lru_write(memory, vectors, gates, previous_read_weights, previous_usage):
     """Least Recently Used Access write: returns ``(memory, write_weights)``.
 
-    Each head ``i`` writes its key ``k_t`` (eq. 8: ``M_t(i) = M_{t-1}(i) + w^w_t(i) k_t``) with
+    Each head ``i`` writes its vector (eq. 8: ``M_t(i) = M_{t-1}(i) + w^w_t(i) k_t``, the key
+    ``k_t`` in the paper; a separate add vector with ``write="add"`` of the network) with
     ``w^w_t = sigma(alpha) w^r_{t-1} + (1 - sigma(alpha)) w^lu_{t-1}`` (eq. 7): into the slot it
     read last step (an update) or into a rarely used slot (a new memory), mixed by its gate
     ``sigma(alpha)`` (``gates``, ``(batch, heads)``, already squashed). Before writing, the least
@@ -122,16 +123,16 @@ def lru_write(memory, keys, gates, previous_read_weights, previous_usage):
 
     Args:
         memory: ``M_{t-1}``, ``(batch, slots, width)``.
-        keys: ``(batch, heads, width)``.
+        vectors: what each head writes, ``(batch, heads, width)``.
         gates: ``sigma(alpha)`` per head, ``(batch, heads)``.
         previous_read_weights: ``w^r_{t-1}``, ``(batch, heads, slots)``.
         previous_usage: ``w^u_{t-1}``, ``(batch, slots)``.
     """
-    lu = least_used(previous_usage, keys.shape[1])
+    lu = least_used(previous_usage, vectors.shape[1])
     write_weights = (gates[..., None] * previous_read_weights
                      + (1.0 - gates[..., None]) * lu)
     memory = memory * (1.0 - lu[:, 0, :, None])  # erase the least-used slot
-    return memory + tf.einsum("bhs,bhw->bsw", write_weights, keys), write_weights
+    return memory + tf.einsum("bhs,bhw->bsw", write_weights, vectors), write_weights
 
 
 def update_usage(previous_usage, read_weights_t, write_weights_t, gamma: float):
@@ -152,7 +153,10 @@ class MemoryAugmentedNetwork:
     last step's read vectors). With memory, its output ``h_t`` gives each read head a key
     ``k_t = tanh(W h_t + b)`` and a write gate ``sigma(alpha_t)``; the heads write with LRUA
     (:func:`lru_write`, eqs. 7-8), then read by content (:func:`read_weights`, eqs. 2-4), and
-    usage is updated (:func:`update_usage`, eq. 5). The logits of ``y_t`` are a linear function
+    usage is updated (:func:`update_usage`, eq. 5). What is written is the key itself, as eq. 8
+    is printed (``write="key"``), or a separate add vector ``a_t = tanh(W_a h_t + b_a)`` per head
+    (``write="add"``), as in the Neural Turing Machine the MANN builds on (Graves et al. 2014,
+    arXiv 1410.5401) and in public reimplementations of the MANN. The logits of ``y_t`` are a linear function
     of ``[h_t, r_t]``. Without memory, the LSTM sees ``[x_t, y_{t-1}]`` and the logits come from
     ``h_t`` alone; everything else (training, scoring, checks) is the same code.
 
@@ -171,6 +175,12 @@ class MemoryAugmentedNetwork:
         read_heads: read heads, one write per head (paper: 4).
         gamma: usage decay of eq. 5 (paper: 0.95).
         memory: ``False`` for the LSTM baseline without external memory.
+        write: ``"key"`` (eq. 8 as printed: each head writes the key it reads with) or ``"add"``
+            (each head writes a separate add vector). The key must serve two purposes at once:
+            at step ``t`` it looks up the drawing ``x_t``, while what should be stored is
+            ``x_{t-1}`` bound to the label ``y_{t-1}`` that has just arrived. In our runs the
+            ``"key"`` network learned to ignore its memory (ablating the reads costs nothing),
+            the ``"add"`` network to rely on it (notebook ``06_model_based``).
         learning_rate: of the default optimiser, ``keras.optimizers.Adam`` (default 1e-3, as
             in the public reimplementations; with RMSprop 1e-4 our 5-way MANN and LSTM stayed
             on the label-elimination plateau, about 31 % at the 2nd presentation, for all of
@@ -192,7 +202,7 @@ class MemoryAugmentedNetwork:
     def __init__(self, n_way: int, n_instances: int = 10, *, image_size: int = 20,
                  controller_units: int = 200, memory_slots: int = 128, memory_width: int = 40,
                  read_heads: int = 4, gamma: float = 0.95, memory: bool = True,
-                 learning_rate: float = 1e-3, optimizer=None, shuffle_seed: int = 0):
+                 write: str = "key", learning_rate: float = 1e-3, optimizer=None, shuffle_seed: int = 0):
         for name, value in dict(n_way=n_way, n_instances=n_instances, image_size=image_size,
                                 controller_units=controller_units, memory_slots=memory_slots,
                                 memory_width=memory_width, read_heads=read_heads).items():
@@ -200,6 +210,9 @@ class MemoryAugmentedNetwork:
         if n_way < 2:
             raise ValueError(f"n_way must be at least 2 (one class needs no prediction), got "
                              f"{n_way}.")
+        if write not in ("key", "add"):
+            raise ValueError(f'write must be "key" (eq. 8: heads write their keys) or "add" '
+                             f'(heads write separate add vectors), got {write!r}.')
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma (usage decay, eq. 5) must be in (0, 1], got {gamma!r}.")
         if memory and memory_slots < n_way + read_heads:
@@ -217,7 +230,7 @@ class MemoryAugmentedNetwork:
         self.sequence_length = n_way * n_instances
         self.controller_units, self.memory_slots = controller_units, memory_slots
         self.memory_width, self.read_heads = memory_width, read_heads
-        self.gamma, self.memory = float(gamma), bool(memory)
+        self.gamma, self.memory, self.write = float(gamma), bool(memory), write
         self._build_layers()
         if optimizer is None:
             optimizer = keras.optimizers.Adam(learning_rate)
@@ -230,7 +243,8 @@ class MemoryAugmentedNetwork:
         self._forward_fn = tf.function(self._forward, reduce_retracing=True)
 
     def __repr__(self) -> str:
-        kind = (f"memory {self.memory_slots}x{self.memory_width}, {self.read_heads} heads"
+        kind = (f"memory {self.memory_slots}x{self.memory_width}, {self.read_heads} heads "
+                f"writing {'keys' if self.write == 'key' else 'add vectors'}"
                 if self.memory else "no memory (LSTM baseline)")
         return (f"MemoryAugmentedNetwork({self.n_way}-way x {self.n_instances} instances, "
                 f"LSTM {self.controller_units}, {kind})")
@@ -257,6 +271,10 @@ class MemoryAugmentedNetwork:
                                             name="heads")
             self.heads.build((None, units))
             self.layers["heads"] = self.heads
+            if self.write == "add":  # per head: the vector written, apart from the key
+                self.adds = keras.layers.Dense(self.read_heads * self.memory_width, name="adds")
+                self.adds.build((None, units))
+                self.layers["adds"] = self.adds
 
     def _trainable(self) -> list:
         return [v for layer in self.layers.values() for v in layer.trainable_variables]
@@ -299,7 +317,9 @@ class MemoryAugmentedNetwork:
         n, width = self.read_heads, self.memory_width
         keys = tf.tanh(tf.reshape(out[:, :n * width], (-1, n, width)))
         gates = tf.sigmoid(out[:, n * width:])
-        memory, w_write = lru_write(memory, keys, gates, w_read, usage)
+        written = (keys if self.write == "key"
+                   else tf.tanh(tf.reshape(self.adds(h), (-1, n, width))))
+        memory, w_write = lru_write(memory, written, gates, w_read, usage)
         w_read = read_weights(keys, memory)
         if self._uniform_reads:  # the ablation of :meth:`uniform_reads`
             w_read = tf.ones_like(w_read) / self.memory_slots

@@ -11,7 +11,7 @@ again to continue training.
     python scripts/train_omniglot.py --algorithm maml --n-way 5 --k-shot 1
     python scripts/train_omniglot.py --algorithm reptile --n-way 5 --k-shot 5 --eval-only
     python scripts/train_omniglot.py --algorithm metalstm --k-shot 5
-    python scripts/train_omniglot.py --algorithm mann     # and lstm: 5 classes x 10 instances
+    python scripts/train_omniglot.py --algorithm mann     # mann_add, lstm: 5 classes x 10 instances
 
 Sequence learners (the MANN and its LSTM baseline, ``evaluation="by_instance"`` in
 ``experiments.PAPER_SETTINGS``) are scored as in Santoro et al.'s Table 1: accuracy at the 1st,
@@ -79,12 +79,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm", required=True,
                         help="maml, fomaml, metasgd, reptile, protonet, matching, baseline, "
-                             "metalstm, mann or lstm")
+                             "metalstm, mann, mann_add or lstm")
     parser.add_argument("--n-way", type=int, default=None,
                         help="classes per training episode (default: the paper's; 5 for MAML)")
     parser.add_argument("--k-shot", type=int, default=None,
                         help="support drawings per class (default 1; instances per class, 10, "
-                             "for mann and lstm)")
+                             "for mann, mann_add and lstm)")
     parser.add_argument("--n-steps", type=int, default=None,
                         help="total meta-steps (default: the paper's)")
     parser.add_argument("--protocol", default="vinyals", choices=["vinyals", "lake"],

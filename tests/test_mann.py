@@ -134,6 +134,31 @@ def test_prediction_at_step_t_sees_the_label_of_step_t_minus_1_only(memory):
     assert np.abs(a[6:] - b[6:]).max(-1).min() > 0
 
 
+@pytest.mark.parametrize("write", ["key", "add"])
+def test_heads_write_their_key_or_a_separate_add_vector(write):
+    """Step 0 writes into empty slots 0 and 1 (one per head, weight 1 - sigma(alpha)), so the
+    memory after it holds what each head wrote, scaled: the key (eq. 8) or the add vector."""
+    keras.utils.set_random_seed(0)
+    mann = tiny(3, 4, write=write)
+    assert ("adds" in mann.layers) == (write == "add") and write in repr(mann)
+    episode = PatternEpisodes(3, 4).sample(0)
+    trace = mann.trace(episode.support_x, episode.support_y, seed=1)
+    x, y, _ = episode_sequence(episode.support_x, episode.support_y, 3, seed=1)
+    images = tf.image.resize(x[:1], (5, 5), method="area")
+    inputs = tf.concat([tf.reshape(images, (1, 25)), tf.zeros((1, 3))], -1)
+    state = mann._initial_state(1)
+    z = mann.input_gates(inputs) + mann.recurrent_gates(tf.concat([state[0], state[3]], -1))
+    i, _, g, o = tf.split(z, 4, axis=-1)
+    h = tf.sigmoid(o) * tf.tanh(tf.sigmoid(i) * tf.tanh(g))
+    out = mann.heads(h).numpy()[0]
+    keys = np.tanh(out[:12].reshape(2, 6))
+    expected = keys if write == "key" else np.tanh(mann.adds(h).numpy()[0].reshape(2, 6))
+    written = trace["memory"][0, :2] / trace["write_weights_per_head"][0, [0, 1], [0, 1]][:, None]
+    np.testing.assert_allclose(written, expected, rtol=1e-4, atol=1e-6)
+    if write == "add":
+        assert np.abs(written - keys).max() > 0.1
+
+
 # -- bad input ------------------------------------------------------------------------------------
 def test_bad_sequences_are_refused():
     mann = tiny(3, 4)
@@ -161,15 +186,18 @@ def test_memory_too_small_for_the_episode_is_refused():
     MemoryAugmentedNetwork(5, 10, memory_slots=2, memory=False, controller_units=8)
     with pytest.raises(ValueError, match="gamma"):
         MemoryAugmentedNetwork(5, 10, gamma=1.5)
+    with pytest.raises(ValueError, match='write must be "key"'):
+        MemoryAugmentedNetwork(5, 10, write="erase")
 
 
 # -- training -------------------------------------------------------------------------------------
-def test_checkpoint_round_trip(tmp_path):
+@pytest.mark.parametrize("write", ["key", "add"])
+def test_checkpoint_round_trip(tmp_path, write):
     tasks = PatternEpisodes(2, 4)
 
     def trained(n_steps):
         keras.utils.set_random_seed(1)
-        mann = tiny(2, 4)
+        mann = tiny(2, 4, write=write)
         meta_train(mann, tasks, n_steps=n_steps, meta_batch_size=4, run_dir=tmp_path,
                    checkpoint_every=2, progress=False)
         return mann
