@@ -401,12 +401,25 @@ def load_weights(algorithm, path) -> None:
         variable.assign(array)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), so that a record's seconds per step
+    can be read against the machine that measured them; ``platform.processor()`` elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine_description() -> dict:
     import tensorflow as tf
 
     return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__}
+            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__}
 
 
 def git_commit() -> str | None:

@@ -151,3 +151,10 @@ def test_evaluate_by_instance_tiny(omniglot):
     scores = experiments.evaluate_by_instance(lstm, omniglot, 5, 10, n_episodes=3)
     assert list(scores) == list(experiments.INSTANCES)
     assert all(0.0 <= s.mean <= 1.0 and s.n == 3 for s in scores.values())
+
+
+def test_machine_description_names_the_cpu():
+    """Records compare seconds per step across runs, so they say which CPU measured them."""
+    machine = experiments.machine_description()
+    assert isinstance(machine["cpu_model"], str) and machine["cpu_model"]
+    assert machine["cpu_count"] >= 1
