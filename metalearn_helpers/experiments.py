@@ -324,6 +324,25 @@ def paper_test_query(name: str, k_shot: int) -> int | None:
     return k_shot if value == "k_shot" else value
 
 
+def versus_paper(accuracy: float, ci95: float, paper_accuracy: float,
+                 paper_ci95: float | None) -> str:
+    """The course's target, "within the paper's 95 % CI or above it", applied to one result (%).
+
+    Against a published interval our mean must reach its lower end; against a number published
+    without one, our interval must reach it. Returns ``"above"``, ``"within"`` or
+    ``"below by X points"`` (X the gap to the nearest acceptable value).
+    """
+    if paper_ci95 is None:
+        low, high = accuracy - ci95, accuracy + ci95
+        if low > paper_accuracy:
+            return "above"
+        return "within" if high >= paper_accuracy else f"below by {paper_accuracy - high:.2f} points"
+    if accuracy > paper_accuracy + paper_ci95:
+        return "above"
+    gap = paper_accuracy - paper_ci95 - accuracy
+    return "within" if gap <= 0 else f"below by {gap:.2f} points"
+
+
 def training_split(name: str, protocol: str = "vinyals") -> str:
     """The split algorithm ``name`` trains on: its setting's ``train_split`` under Vinyals'
     protocol (``"trainval"``: all 1,200 characters), else ``"train"``."""

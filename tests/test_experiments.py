@@ -26,6 +26,19 @@ def test_paper_test_query_follows_each_code(name, k_shot, expected):
     assert experiments.paper_test_query(name, k_shot) == expected
 
 
+@pytest.mark.parametrize("ours, paper, expected", [
+    ((98.57, 0.49), (98.7, 0.4), "within"),             # MAML 5w1s: mean inside the paper's CI
+    ((98.60, 0.46), (98.3, 0.5), "within"),
+    ((99.73, 0.21), (99.48, 0.06), "above"),
+    ((98.60, 0.46), (99.53, 0.26), "below by 0.67 points"),  # the gap to the CI's lower end
+    ((98.82, 0.19), (98.8, None), "within"),            # no published CI: ours must reach it
+    ((98.80, 0.08), (98.9, None), "below by 0.02 points"),
+    ((98.50, 0.20), (98.1, None), "above"),
+])
+def test_versus_paper_applies_the_target(ours, paper, expected):
+    assert experiments.versus_paper(*ours, *paper) == expected
+
+
 def test_every_published_number_has_a_setting():
     assert {name for name, _, _ in experiments.PAPER_RESULTS} <= set(experiments.PAPER_SETTINGS)
 
