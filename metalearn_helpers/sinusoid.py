@@ -261,9 +261,11 @@ def tune_fine_tune_lr(algorithm, k_shot: int, lrs=FINE_TUNE_LRS, steps: int = 10
 
 
 # -- committed runs --------------------------------------------------------------------------------
-def run_name(name: str, init: str = "paper") -> str:
-    """``sinusoid_<name>``, with ``_keras_init`` for runs from Keras' default initialisation."""
-    return f"sinusoid_{name}" + ("" if init == "paper" else f"_{init}_init")
+def run_name(name: str, init: str = "paper", seed: int = 0) -> str:
+    """``sinusoid_<name>``, with ``_keras_init`` for runs from Keras' default initialisation and
+    ``_seed<seed>`` for runs with another seed than 0 (so that they do not replace it)."""
+    return (f"sinusoid_{name}" + ("" if init == "paper" else f"_{init}_init")
+            + ("" if seed == 0 else f"_seed{seed}"))
 
 
 def table_rows(curves_by_k: dict[int, np.ndarray], steps=EVAL_STEPS) -> list[dict]:

@@ -59,7 +59,7 @@ def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
                            "n_steps": settings["n_steps"]}
     else:
         hyperparameters = {**settings, "first_order": name == "fomaml"}
-    stem = sinusoid.run_name(name, args.init)
+    stem = sinusoid.run_name(name, args.init, args.seed)
     command = "python scripts/train_sinusoid.py " + " ".join(sys.argv[1:])
     train_command = command
     previous = experiments.WEIGHTS_DIR / f"{stem}.json"
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
 
     names = sinusoid.ALGORITHMS if args.algorithm == "all" else (args.algorithm,)
     for name in names:
-        run_dir = ROOT / "runs" / sinusoid.run_name(name, args.init)
+        run_dir = ROOT / "runs" / sinusoid.run_name(name, args.init, args.seed)
 
         def train(n_steps):
             return sinusoid.train_sinusoid(name, n_steps, seed=args.seed, init=args.init,

@@ -107,3 +107,10 @@ def test_query_range_scores_the_other_half():
     first = tasks.sample(rng)
     expected = np.mean((maml.model(first.query_x).numpy() - first.query_y) ** 2)
     assert default[0, 0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_run_names_keep_seeds_and_initialisations_apart():
+    assert sinusoid.run_name("maml") == "sinusoid_maml"
+    assert sinusoid.run_name("maml", "keras") == "sinusoid_maml_keras_init"
+    assert sinusoid.run_name("maml", seed=1) == "sinusoid_maml_seed1"
+    assert sinusoid.run_name("fomaml", "keras", 2) == "sinusoid_fomaml_keras_init_seed2"
