@@ -60,14 +60,19 @@ def target(record: dict, test: dict) -> str:
     return versus_paper(test["accuracy"], test["ci95"], paper["accuracy"], paper["ci95"])
 
 
+def mse_cell(test: dict) -> str:
+    """Mean ± CI over the tasks that did not diverge, and (†n) when n tasks did."""
+    diverged = test.get("diverged", 0)
+    return f"{test['mse']:.2f} ± {test['ci95']:.2f}" + (f" (†{diverged})" if diverged else "")
+
+
 def sinusoid_table() -> str:
     lines = ["| run | K | MSE after 1 step | after 5 | after 10 | meta-steps |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in records("sinusoid_"):
         for k_shot in sorted({t["k_shot"] for t in r.get("test", [])}):
             by_steps = {t["inner_steps"]: t for t in r["test"] if t["k_shot"] == k_shot}
-            cells = [f"{by_steps[s]['mse']:.2f} ± {by_steps[s]['ci95']:.2f}" if s in by_steps
-                     else "" for s in (1, 5, 10)]
+            cells = [mse_cell(by_steps[s]) if s in by_steps else "" for s in (1, 5, 10)]
             lines.append(f"| {r['name']} | {k_shot} | " + " | ".join(cells)
                          + f" | {r['steps']:,} |")
     return "\n".join(lines)
