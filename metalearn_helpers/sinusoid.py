@@ -128,15 +128,19 @@ def train_tasks() -> SinusoidTasks:
                          n_query=PAPER_SETTINGS["train_n_query"])
 
 
-def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, init: str = "paper", run_dir=None,
+def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, init: str = "paper",
+                   inner_lr: float | None = None, run_dir=None,
                    meta_batch_size: int | None = None, val_tasks: int = 100,
                    validate_every: int = 1000, log_every: int = 10, progress: bool = True,
                    live_plot: bool = False, algorithm=None):
     """Train ``name`` (see :func:`make_algorithm`, also for ``init``) with the shared loop
     :func:`metalearn_helpers.training.meta_train`, checkpointing in ``run_dir`` (calling again
-    resumes). MAML and first-order MAML are validated by the query MSE after one inner step on
-    ``val_tasks`` tasks with K = 10 (0: no validation). Returns ``(algorithm, history)``."""
-    algorithm = algorithm if algorithm is not None else make_algorithm(name, seed, init)
+    resumes). ``inner_lr`` replaces the paper's α (MAML and first-order MAML only). MAML and
+    first-order MAML are validated by the query MSE after one inner step on ``val_tasks`` tasks
+    with K = 10 (0: no validation). Returns ``(algorithm, history)``."""
+    if algorithm is None:
+        overrides = {} if inner_lr is None else {"inner_lr": inner_lr}
+        algorithm = make_algorithm(name, seed, init, **overrides)
     validate = None
     if val_tasks and name != "pretrained":
         val_family = SinusoidTasks(k_shot=PAPER_SETTINGS["train_k_shot"], n_query=N_QUERY)
@@ -261,11 +265,13 @@ def tune_fine_tune_lr(algorithm, k_shot: int, lrs=FINE_TUNE_LRS, steps: int = 10
 
 
 # -- committed runs --------------------------------------------------------------------------------
-def run_name(name: str, init: str = "paper", seed: int = 0) -> str:
-    """``sinusoid_<name>``, with ``_keras_init`` for runs from Keras' default initialisation and
-    ``_seed<seed>`` for runs with another seed than 0 (so that they do not replace it)."""
+def run_name(name: str, init: str = "paper", seed: int = 0, inner_lr: float | None = None) -> str:
+    """``sinusoid_<name>``, with ``_keras_init`` for runs from Keras' default initialisation,
+    ``_alpha<inner_lr>`` for another inner learning rate than the paper's and ``_seed<seed>`` for
+    another seed than 0 (so that such runs do not replace the paper-setting run)."""
+    other_lr = inner_lr is not None and inner_lr != PAPER_SETTINGS["inner_lr"]
     return (f"sinusoid_{name}" + ("" if init == "paper" else f"_{init}_init")
-            + ("" if seed == 0 else f"_seed{seed}"))
+            + (f"_alpha{inner_lr:g}" if other_lr else "") + ("" if seed == 0 else f"_seed{seed}"))
 
 
 def table_rows(curves_by_k: dict[int, np.ndarray], steps=EVAL_STEPS) -> list[dict]:

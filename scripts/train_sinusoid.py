@@ -15,6 +15,7 @@ on 200 validation tasks (10 steps).
     python scripts/train_sinusoid.py --threads 1                   # all three, paper schedule
     python scripts/train_sinusoid.py --algorithm maml --eval-only
     python scripts/train_sinusoid.py --algorithm maml --init keras   # from Keras' default init
+    python scripts/train_sinusoid.py --algorithm maml --inner-lr 0.001  # MAML code's default alpha
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
                            "points_per_task": settings["train_k_shot"] + settings["train_n_query"],
                            "n_steps": settings["n_steps"]}
     else:
-        hyperparameters = {**settings, "first_order": name == "fomaml"}
-    stem = sinusoid.run_name(name, args.init, args.seed)
+        hyperparameters = {**settings, "inner_lr": algorithm.inner_lr,
+                           "first_order": name == "fomaml"}
+    stem = sinusoid.run_name(name, args.init, args.seed, args.inner_lr)
     command = "python scripts/train_sinusoid.py " + " ".join(sys.argv[1:])
     train_command = command
     previous = experiments.WEIGHTS_DIR / f"{stem}.json"
@@ -101,11 +103,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", choices=("paper", "keras"), default="paper",
                         help="initial weights: MAML's code (default) or Keras' defaults")
+    parser.add_argument("--inner-lr", type=float, default=None,
+                        help="MAML's alpha in training and at test (default: the paper's 0.01; "
+                             "MAML's released code, run as its README says, uses its flag's "
+                             "default 0.001)")
     parser.add_argument("--episodes", type=int, default=600, help="test tasks per K")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all)")
     parser.add_argument("--eval-only", action="store_true",
                         help="evaluate and export the latest checkpoints without training")
     args = parser.parse_args(argv)
+    if args.inner_lr is not None and args.algorithm not in ("maml", "fomaml"):
+        parser.error("--inner-lr is MAML's alpha: use it with --algorithm maml or fomaml")
     # Stop cleanly (checkpoint, evaluate, export) on Ctrl-C or kill, also in the background.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -119,11 +127,12 @@ def main(argv=None) -> int:
 
     names = sinusoid.ALGORITHMS if args.algorithm == "all" else (args.algorithm,)
     for name in names:
-        run_dir = ROOT / "runs" / sinusoid.run_name(name, args.init, args.seed)
+        run_dir = ROOT / "runs" / sinusoid.run_name(name, args.init, args.seed, args.inner_lr)
 
         def train(n_steps):
             return sinusoid.train_sinusoid(name, n_steps, seed=args.seed, init=args.init,
-                                           run_dir=run_dir, log_every=100)
+                                           inner_lr=args.inner_lr, run_dir=run_dir,
+                                           log_every=100)
 
         algorithm, steps, interrupted = train_or_resume(train, args.n_steps, run_dir,
                                                         train_more=not args.eval_only)

@@ -114,3 +114,5 @@ def test_run_names_keep_seeds_and_initialisations_apart():
     assert sinusoid.run_name("maml", "keras") == "sinusoid_maml_keras_init"
     assert sinusoid.run_name("maml", seed=1) == "sinusoid_maml_seed1"
     assert sinusoid.run_name("fomaml", "keras", 2) == "sinusoid_fomaml_keras_init_seed2"
+    assert sinusoid.run_name("maml", inner_lr=0.001) == "sinusoid_maml_alpha0.001"
+    assert sinusoid.run_name("maml", inner_lr=0.01) == "sinusoid_maml"  # the paper's alpha
