@@ -11,8 +11,9 @@ Variants, all fed the same real Omniglot meta-batches (train split of ``split_ch
 
 - ``MAML tf.function``: ``MAML(...).train_step``, what the course uses (tasks looped with
   ``tf.range``);
-- ``MAML XLA``: the same with ``jit_compile=True`` (3 steps: it is slow);
-- ``MAML eager``: ``MAML._train_step`` called without ``tf.function`` (2 steps: it is slow);
+- ``MAML XLA``: the same meta-step compiled with ``jit_compile=True`` (3 steps: it is slow);
+- ``MAML eager``: the meta-step's Python function called without ``tf.function`` (2 steps: it is
+  slow);
 - ``PyTorch loop``: the reference, written the standard way: functional Conv-4, a Python loop
   over tasks, ``torch.autograd.grad(loss, params, create_graph=not first_order)``, the summed
   query losses divided by the meta-batch size, ``backward()``, ``Adam.step()``; with
@@ -486,6 +487,13 @@ def timed(fn, *args, key=None):
     return wall
 
 
+def compiled_step(maml, **compile_options):
+    """MAML's meta-step (the Python function behind ``MAML.train_step``) compiled again with
+    other ``tf.function`` options, e.g. ``jit_compile=True`` for XLA."""
+    return tf.function(functools.partial(MAML.train_step.python_function, maml),
+                       **compile_options)
+
+
 def build_variants(args, seed):
     """name -> (order, train_step, framework, max_steps). All start from the same weights."""
     variants = {}
@@ -508,8 +516,8 @@ def build_variants(args, seed):
             args.steps)
         if not args.skip_xla:
             variants[f"MAML XLA, {order}"] = (
-                order, MAML(fresh_model(), INNER_LR, first_order=first_order,
-                            jit_compile=True).train_step, "tf", min(args.steps, XLA_STEPS))
+                order, compiled_step(MAML(fresh_model(), INNER_LR, first_order=first_order),
+                                     jit_compile=True), "tf", min(args.steps, XLA_STEPS))
         if not args.skip_candidate:
             variants[f"cand. fused norm, {order}"] = (
                 order, MAML(conv4_fused_norm(fresh_model()), INNER_LR,
@@ -600,14 +608,15 @@ def main(args):
             if round_ in times[n] and n.endswith("2nd")) + " ms (2nd order)", flush=True)
 
     if not args.skip_eager:
-        print("Eager (MAML._train_step without tf.function), after the interleaved rounds:")
+        print("Eager (MAML's meta-step without tf.function), after the interleaved rounds:")
         for first_order in (False, True):
             order = "1st" if first_order else "2nd"
             keras.utils.set_random_seed(args.seed)
             maml = MAML(conv4(N_WAY), INNER_LR, first_order=first_order)
             name = f"MAML eager, {order}"
-            first_call[name] = timed(maml._train_step, *tf_batches[0])
-            times[name] = {None: timed(maml._train_step, *tf_batches[1], key=(name, None))}
+            eager_step = functools.partial(MAML.train_step.python_function, maml)
+            first_call[name] = timed(eager_step, *tf_batches[0])
+            times[name] = {None: timed(eager_step, *tf_batches[1], key=(name, None))}
             variants[name] = (order, None, "tf", 1)
             print(f"  {name}: first {first_call[name]:.1f} s, second {times[name][None]:.1f} s",
                   flush=True)

@@ -22,8 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .episodes import Episode, Seed, _as_rng, _check_positive_int, _TaskFamily, check_episode
-from .maml import _check_positive, task_loss_and_metric
+from .checks import check_choice, check_ints, check_positive
+from .episodes import Episode, Seed, TaskFamily, as_rng, check_episode
+from .learners import Learner, task_loss_and_metric
 from .omniglot import DRAWINGS_PER_CHARACTER, Omniglot
 from .protonet import class_means, squared_distances
 
@@ -34,7 +35,7 @@ HEADS = ("linear", "cosine")
 FINETUNE_MOMENTUM, FINETUNE_DAMPENING, FINETUNE_WEIGHT_DECAY = 0.9, 0.9, 1e-3
 
 
-class ClassBatches(_TaskFamily):
+class ClassBatches(TaskFamily):
     """Mini-batches of ordinary supervised classification over all training classes, served as a
     task family, so that :func:`metalearn_helpers.training.meta_train` trains the baseline as it
     is.
@@ -66,7 +67,7 @@ class ClassBatches(_TaskFamily):
 
     def __init__(self, data: Omniglot, characters=None, *, batch_size: int,
                  rotations: bool = True):
-        _check_positive_int(batch_size=batch_size)
+        check_ints(batch_size=batch_size)
         characters = np.arange(len(data.images)) if characters is None else np.asarray(characters)
         if characters.ndim != 1 or len(characters) == 0 or characters.dtype.kind not in "iu":
             raise ValueError("characters must be a non-empty 1-D array of integer character "
@@ -93,7 +94,7 @@ class ClassBatches(_TaskFamily):
 
     def sample(self, seed: Seed = None) -> Episode:
         """Draw one mini-batch; images are float32 ``(batch_size, size, size, 1)`` in [0, 1]."""
-        rng = _as_rng(seed)
+        rng = as_rng(seed)
         picked = rng.choice(self.n_classes * DRAWINGS_PER_CHARACTER, self.batch_size,
                             replace=False)
         labels, drawings = np.divmod(picked, DRAWINGS_PER_CHARACTER)
@@ -142,12 +143,7 @@ class CosineClassifier(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
-
-
-class FineTuneBaseline:
+class FineTuneBaseline(Learner):
     """Baseline and Baseline++ of Chen et al. 2019 (arXiv 1904.04232).
 
     Pre-training: an ordinary classifier (``embedding`` + a head over all ``n_classes`` training
@@ -203,12 +199,12 @@ class FineTuneBaseline:
         if len(embedding.output_shape) != 2:
             raise ValueError(f"embedding must output vectors (batch, dim), got shape "
                              f"{embedding.output_shape}.")
-        _check_positive_int(n_classes=n_classes, finetune_epochs=finetune_epochs,
+        check_ints(n_classes=n_classes, finetune_epochs=finetune_epochs,
                             finetune_batch_size=finetune_batch_size)
-        _check_positive("finetune_lr", finetune_lr)
-        _check_choice("adaptation", adaptation, ADAPTATIONS)
-        _check_choice("distance", distance, DISTANCES)
-        _check_choice("head", head, HEADS)
+        check_positive("finetune_lr", finetune_lr)
+        check_choice("adaptation", adaptation, ADAPTATIONS)
+        check_choice("distance", distance, DISTANCES)
+        check_choice("head", head, HEADS)
         self.embedding, self.adaptation, self.distance, self.head_type = (
             embedding, adaptation, distance, head)
         self.head = (keras.layers.Dense(n_classes, name="head") if head == "linear"
@@ -218,7 +214,6 @@ class FineTuneBaseline:
         self.finetune_batch_size, self.seed = int(finetune_batch_size), int(seed)
         self.optimizer = optimizer or keras.optimizers.Adam(learning_rate)
         self.optimizer.build(self._trainable_variables())
-        self.train_step = tf.function(self._train_step)
         self.fine_tune = tf.function(self._fine_tune, reduce_retracing=True)
         self._logits = tf.function(self._episode_logits, reduce_retracing=True)
 
@@ -231,7 +226,8 @@ class FineTuneBaseline:
     def _trainable_variables(self) -> list:
         return list(self.embedding.trainable_variables) + list(self.head.trainable_variables)
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One supervised update on all mini-batches of a meta-batch, as one batch (the empty
         query set of :class:`ClassBatches` is ignored)."""
         images = tf.reshape(support_x, tf.concat([[-1], tf.shape(support_x)[-3:]], 0))
@@ -301,19 +297,13 @@ class FineTuneBaseline:
         """Logits ``(n_query, n_way)`` of one episode's queries (no meta-batch axis) after adapting
         on its support set with ``self.adaptation``; checks the episode first (every class needs a
         support example)."""
-        _check_choice("adaptation", self.adaptation, ADAPTATIONS)
-        _check_choice("distance", self.distance, DISTANCES)
+        check_choice("adaptation", self.adaptation, ADAPTATIONS)
+        check_choice("distance", self.distance, DISTANCES)
         n_way = check_episode(support_x, support_y, query_x)
         return self._logits(tf.convert_to_tensor(support_x, tf.float32),
                             tf.convert_to_tensor(support_y, tf.int32),
                             tf.convert_to_tensor(query_x, tf.float32), tf.constant(n_way),
                             self.adaptation, self.distance)
-
-    def score_episode(self, episode) -> float:
-        """Query accuracy on one episode, for :func:`metalearn_helpers.evaluation.evaluate`."""
-        check_episode(*episode.arrays())
-        predictions = np.argmax(self.logits(*episode.arrays()[:3]), axis=-1)
-        return float(np.mean(predictions == episode.query_y))
 
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume pre-training."""

@@ -11,11 +11,11 @@ gives the same episodes.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Iterator
 
 import numpy as np
 
+from .checks import check_int, check_ints
 from .omniglot import DRAWINGS_PER_CHARACTER, Omniglot
 
 Seed = int | np.random.Generator | None
@@ -48,21 +48,14 @@ def stack_episodes(episodes: list[Episode]) -> Episode:
     return Episode(*arrays, info=info)
 
 
-def _as_rng(seed: Seed) -> np.random.Generator:
+def as_rng(seed: Seed) -> np.random.Generator:
+    """A numpy generator from a seed (an int, None or a generator, which is used as it is)."""
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
 
 
-def _check_positive_int(**sizes) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}.")
-
-
-class _TaskFamily:
+class TaskFamily:
     """What every task family shares: meta-batches and an endless episode stream."""
 
     def sample(self, seed: Seed = None) -> Episode:
@@ -70,13 +63,13 @@ class _TaskFamily:
 
     def batches(self, meta_batch_size: int, seed: Seed = None) -> Iterator[Episode]:
         """Yield meta-batches of ``meta_batch_size`` stacked episodes, forever."""
-        _check_positive_int(meta_batch_size=meta_batch_size)
-        rng = _as_rng(seed)
+        check_ints(meta_batch_size=meta_batch_size)
+        rng = as_rng(seed)
         while True:
             yield stack_episodes([self.sample(rng) for _ in range(meta_batch_size)])
 
 
-class OmniglotEpisodes(_TaskFamily):
+class OmniglotEpisodes(TaskFamily):
     """N-way K-shot classification episodes drawn from a set of Omniglot characters.
 
     Classes are drawn without replacement; for each class, ``k_shot + n_query`` distinct drawings
@@ -98,9 +91,8 @@ class OmniglotEpisodes(_TaskFamily):
 
     def __init__(self, data: Omniglot, characters=None, *, n_way: int, k_shot: int,
                  n_query: int, rotations: bool = False, within_alphabet: bool = False):
-        _check_positive_int(n_way=n_way, k_shot=k_shot)
-        if isinstance(n_query, bool) or not isinstance(n_query, numbers.Integral) or n_query < 0:
-            raise ValueError(f"n_query must be an int >= 0, got {n_query!r}.")
+        check_ints(n_way=n_way, k_shot=k_shot)
+        check_int("n_query", n_query, minimum=0)
         if k_shot + n_query > DRAWINGS_PER_CHARACTER:
             raise ValueError(
                 f"k_shot + n_query = {k_shot} + {n_query} = {k_shot + n_query}, but each "
@@ -143,7 +135,7 @@ class OmniglotEpisodes(_TaskFamily):
 
     def sample(self, seed: Seed = None) -> Episode:
         """Draw one episode. Images are float32 ``(n, size, size, 1)`` in [0, 1], ink = 1."""
-        rng = _as_rng(seed)
+        rng = as_rng(seed)
         group = self._groups[rng.integers(len(self._groups))]
         chosen = self.classes[rng.choice(group, size=self.n_way, replace=False)]
         n_draw = self.k_shot + self.n_query
@@ -163,7 +155,7 @@ class OmniglotEpisodes(_TaskFamily):
         )
 
 
-class SinusoidTasks(_TaskFamily):
+class SinusoidTasks(TaskFamily):
     """Sinusoid regression tasks of Finn et al. 2017 (MAML, arXiv 1703.03400, section 5.1).
 
     A task is ``y = amplitude * sin(x - phase)`` with amplitude ~ U[0.1, 5], phase ~ U[0, pi];
@@ -172,7 +164,7 @@ class SinusoidTasks(_TaskFamily):
 
     def __init__(self, k_shot: int = 10, n_query: int = 10, *, amplitude=(0.1, 5.0),
                  phase=(0.0, np.pi), x_range=(-5.0, 5.0)):
-        _check_positive_int(k_shot=k_shot, n_query=n_query)
+        check_ints(k_shot=k_shot, n_query=n_query)
         for name, (low, high) in {"amplitude": amplitude, "phase": phase,
                                   "x_range": x_range}.items():
             if not low <= high:
@@ -191,7 +183,7 @@ class SinusoidTasks(_TaskFamily):
 
     def sample(self, seed: Seed = None) -> Episode:
         """Draw one task; inputs and targets are float32 ``(n, 1)``."""
-        rng = _as_rng(seed)
+        rng = as_rng(seed)
         amplitude, phase = rng.uniform(*self.amplitude), rng.uniform(*self.phase)
         x = rng.uniform(*self.x_range, size=(self.k_shot + self.n_query, 1)).astype(np.float32)
         y = self.function(x, amplitude, phase).astype(np.float32)
@@ -199,7 +191,7 @@ class SinusoidTasks(_TaskFamily):
                        info={"amplitude": np.float32(amplitude), "phase": np.float32(phase)})
 
 
-def episode_dataset(tasks: _TaskFamily, meta_batch_size: int, seed: int = 0):
+def episode_dataset(tasks: TaskFamily, meta_batch_size: int, seed: int = 0):
     """A ``tf.data.Dataset`` of meta-batches ``(support_x, support_y, query_x, query_y)``,
     each with a leading ``meta_batch_size`` axis, sampled on a background thread and prefetched
     so the training step does not wait for it. Deterministic for a given seed."""

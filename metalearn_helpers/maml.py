@@ -24,60 +24,15 @@ Usage (the same shape for every algorithm of the course)::
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 import tensorflow as tf
 
-TASK_TYPES = ("classification", "regression")
+from .checks import check_choice, check_int, check_positive
+from .learners import (TASK_TYPES, Learner, mean_meta_gradient, metric_name,
+                       task_loss_and_metric, variable_tensors)
 
 
-def _check_positive(name, value, kind=numbers.Real):
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-        what = "int" if kind is numbers.Integral else "number"
-        raise ValueError(f"{name} must be a positive {what}, got {value!r}.")
-
-
-def task_loss_and_metric(task_type: str, y_true, y_pred):
-    """Mean loss and the reported metric: cross-entropy and accuracy for classification (logits,
-    integer labels), mean squared error (twice) for regression."""
-    if task_type == "classification":
-        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-            y_true, y_pred, from_logits=True))
-        correct = tf.equal(tf.argmax(y_pred, axis=-1, output_type=tf.int32),
-                           tf.cast(y_true, tf.int32))
-        return loss, tf.reduce_mean(tf.cast(correct, tf.float32))
-    loss = tf.reduce_mean(tf.square(tf.cast(y_true, y_pred.dtype) - y_pred))
-    return loss, loss
-
-
-def _tensors(variables) -> list:
-    """Keras variables as the ``tf.Variable``s behind them (what ``tf.GradientTape`` watches)."""
-    return [getattr(v, "value", v) for v in variables]
-
-
-def mean_meta_gradient(query_loss, variables, support_x, support_y, query_x, query_y):
-    """The meta-gradient of the mean of ``query_loss(support_x[i], ..., query_y[i]) -> (loss,
-    metric)`` over the tasks of a meta-batch (leading axis), with respect to ``variables``.
-    Returns ``(grads, mean loss, mean metric)``; shared by every learner with an outer loop.
-
-    Tasks are looped inside the graph (``tf.range``), which keeps tracing short; each task's
-    meta-gradient is accumulated so only one task's graph is alive at a time.
-    """
-    grads = [tf.zeros_like(v) for v in variables]
-    loss_sum, metric_sum = tf.constant(0.0), tf.constant(0.0)
-    n_tasks = tf.shape(support_x)[0]
-    for i in tf.range(n_tasks):
-        with tf.GradientTape() as tape:
-            loss, metric = query_loss(support_x[i], support_y[i], query_x[i], query_y[i])
-        grads = [a + b for a, b in zip(grads, tape.gradient(loss, _tensors(variables)))]
-        loss_sum += tf.cast(loss, tf.float32)
-        metric_sum += tf.cast(metric, tf.float32)
-    n = tf.cast(n_tasks, tf.float32)
-    return [g / tf.cast(n, g.dtype) for g in grads], loss_sum / n, metric_sum / n
-
-
-class MAML:
+class MAML(Learner):
     """Model-Agnostic Meta-Learning (Finn et al. 2017, arXiv 1703.03400).
 
     Learns an initialisation ``theta`` such that ``inner_steps`` gradient steps on a new task's
@@ -98,8 +53,6 @@ class MAML:
         task_type: ``"classification"`` (cross-entropy on logits, accuracy) or ``"regression"``
             (mean squared error).
         meta_optimizer: Keras optimizer of the outer loop (default ``Adam(1e-3)``).
-        jit_compile: compile the meta-step with XLA (slower for convolutions on CPU: see
-            ``benchmarks/``).
 
     Speed on CPU: a Conv-4 meta-step is about 1,500 small ops, so start TensorFlow with one
     thread per op and several ops in parallel (``TF_NUM_INTRAOP_THREADS=1`` before the first
@@ -114,23 +67,21 @@ class MAML:
 
     def __init__(self, model, inner_lr: float, inner_steps: int = 1, first_order: bool = False,
                  task_type: str = "classification", meta_optimizer=None,
-                 eval_inner_steps: int | None = None, jit_compile: bool = False):
+                 eval_inner_steps: int | None = None):
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
         if not model.built or not model.trainable_variables:
             raise ValueError("model must be built (give it an Input) and have trainable weights.")
-        _check_positive("inner_lr", inner_lr)
-        _check_positive("inner_steps", inner_steps, numbers.Integral)
+        check_positive("inner_lr", inner_lr)
+        check_int("inner_steps", inner_steps)
         eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
-        _check_positive("eval_inner_steps", eval_inner_steps, numbers.Integral)
-        if task_type not in TASK_TYPES:
-            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}.")
+        check_int("eval_inner_steps", eval_inner_steps)
+        check_choice("task_type", task_type, TASK_TYPES)
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.first_order, self.task_type = bool(first_order), task_type
         self.eval_inner_steps = int(eval_inner_steps)
         self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(1e-3)
         self.meta_optimizer.build(self.meta_variables)
-        self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
         self._score = tf.function(self._score_task, reduce_retracing=True)
 
     # -- the algorithm ------------------------------------------------------------------------
@@ -154,7 +105,7 @@ class MAML:
         Returns the adapted weights as tensors; differentiable with respect to ``params``
         (default: the model's weights) to second order unless ``first_order``.
         """
-        params = _tensors(self.model.trainable_variables if params is None else params)
+        params = variable_tensors(self.model.trainable_variables if params is None else params)
         for _ in range(self.inner_steps if inner_steps is None else inner_steps):
             with tf.GradientTape() as tape:
                 tape.watch(params)
@@ -171,7 +122,8 @@ class MAML:
         fast_weights = self.adapt(support_x, support_y, inner_steps=inner_steps)
         return task_loss_and_metric(self.task_type, query_y, self.forward(fast_weights, query_x))
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks."""
         variables = self.meta_variables
         grads, loss, metric = mean_meta_gradient(self.query_loss, variables, support_x,
@@ -182,7 +134,7 @@ class MAML:
     # -- using it -------------------------------------------------------------------------------
     @property
     def metric_name(self) -> str:
-        return "accuracy" if self.task_type == "classification" else "mse"
+        return metric_name(self.task_type)
 
     def _score_task(self, support_x, support_y, query_x, query_y, inner_steps):
         return self.query_loss(support_x, support_y, query_x, query_y, inner_steps)[1]
@@ -191,7 +143,7 @@ class MAML:
         """Adapt on ``episode``'s support set and return the query metric (accuracy or MSE),
         with ``inner_steps`` (default ``eval_inner_steps``) inner steps."""
         steps = self.eval_inner_steps if inner_steps is None else inner_steps
-        _check_positive("inner_steps", steps, numbers.Integral)
+        check_int("inner_steps", steps)
         return float(self._score(*episode.arrays(), steps))
 
     def trackables(self) -> dict:
@@ -206,7 +158,7 @@ class MetaSGD(MAML):
     The paper adapts with a single inner step."""
 
     def __init__(self, model, inner_lr: float, **kwargs):
-        _check_positive("inner_lr", inner_lr)
+        check_positive("inner_lr", inner_lr)
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
         self.inner_lrs = [keras.Variable(keras.initializers.Constant(float(inner_lr))(

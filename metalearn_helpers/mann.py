@@ -17,7 +17,7 @@ Usage (the same shape as every learner of the course)::
     tasks = OmniglotEpisodes(data, split["train"], n_way=5, k_shot=10, n_query=0, rotations=True)
     mann = MemoryAugmentedNetwork(n_way=5, n_instances=10)
     history = meta_train(mann, tasks, n_steps=..., meta_batch_size=16)   # shuffles in-graph
-    by_instance = mann.accuracy_by_instance(test_tasks, n_episodes=600)  # 1st, 2nd, ... 10th
+    by_instance = evaluate(mann.score_by_instance, test_tasks, 600)       # 1st, 2nd, ... 10th
     heat_map = mann.trace(episode.support_x, episode.support_y, seed=0)  # read/write weights
 """
 
@@ -25,20 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .evaluation import mean_confidence_interval
+from .checks import check_ints
+from .learners import Learner
 
 PAPER_INSTANCES = (1, 2, 3, 5, 10)  # the presentations reported in Santoro et al.'s Table 1
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
 
 
 # -- episodes as sequences -------------------------------------------------------------------------
@@ -143,7 +138,7 @@ def update_usage(previous_usage, read_weights_t, write_weights_t, gamma: float):
 
 
 # -- the learner ----------------------------------------------------------------------------------
-class MemoryAugmentedNetwork:
+class MemoryAugmentedNetwork(Learner):
     """Memory-augmented neural network with Least Recently Used Access (Santoro et al. 2016,
     arXiv 1605.06065), or, with ``memory=False``, the paper's plain LSTM baseline.
 
@@ -196,17 +191,16 @@ class MemoryAugmentedNetwork:
         tasks = OmniglotEpisodes(data, split["train"], n_way=5, k_shot=10, n_query=0,
                                  rotations=True)
         meta_train(mann, tasks, n_steps=10_000, meta_batch_size=16, run_dir="runs/mann")
-        mann.accuracy_by_instance(test_tasks, n_episodes=600)[2]   # accuracy at 2nd instance
+        evaluate(mann.score_by_instance, test_tasks, 600)[1]   # accuracy at 2nd instance
     """
 
     def __init__(self, n_way: int, n_instances: int = 10, *, image_size: int = 20,
                  controller_units: int = 200, memory_slots: int = 128, memory_width: int = 40,
                  read_heads: int = 4, gamma: float = 0.95, memory: bool = True,
                  write: str = "key", learning_rate: float = 1e-3, optimizer=None, shuffle_seed: int = 0):
-        for name, value in dict(n_way=n_way, n_instances=n_instances, image_size=image_size,
-                                controller_units=controller_units, memory_slots=memory_slots,
-                                memory_width=memory_width, read_heads=read_heads).items():
-            _check_int(name, value)
+        check_ints(n_way=n_way, n_instances=n_instances, image_size=image_size,
+                   controller_units=controller_units, memory_slots=memory_slots,
+                   memory_width=memory_width, read_heads=read_heads)
         if n_way < 2:
             raise ValueError(f"n_way must be at least 2 (one class needs no prediction), got "
                              f"{n_way}.")
@@ -239,7 +233,6 @@ class MemoryAugmentedNetwork:
         self.shuffle_seed = int(shuffle_seed)
         self._uniform_reads = False
         self.shuffle_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_step")
-        self._train_step = tf.function(self._train_step_graph)
         self._forward_fn = tf.function(self._forward, reduce_retracing=True)
 
     def __repr__(self) -> str:
@@ -343,7 +336,9 @@ class MemoryAugmentedNetwork:
         logits = self.output_layer(tf.transpose(features, (1, 0, 2)))
         return logits, states
 
-    def _train_step_graph(self, x, y):
+    @tf.function
+    def _sequence_update(self, x, y):
+        """The compiled update of :meth:`train_step` on checked sequences."""
         # The sampler sorts every episode by label: shuffle each one (stateless, so the order
         # depends only on shuffle_seed and the step counter).
         seed = tf.stack([tf.constant(self.shuffle_seed, tf.int64), self.shuffle_step])
@@ -393,8 +388,8 @@ class MemoryAugmentedNetwork:
             raise ValueError(f"a MANN episode is one sequence: sample with n_query=0 (got "
                              f"{query_x.shape[1]} query images per episode).")
         self._check_sequences(support_x, support_y, batched=True)
-        return self._train_step(tf.convert_to_tensor(support_x, tf.float32),
-                                tf.convert_to_tensor(support_y, tf.int32))
+        return self._sequence_update(tf.convert_to_tensor(support_x, tf.float32),
+                                     tf.convert_to_tensor(support_y, tf.int32))
 
     def predict_sequences(self, x, y):
         """Class probabilities ``(batch, T, n_way)`` of sequences already in presentation order
@@ -413,34 +408,20 @@ class MemoryAugmentedNetwork:
         probabilities = self.predict_sequences(x[None], y[None])[0]
         return float(np.mean(np.argmax(probabilities, -1) == y))
 
-    def accuracy_by_instance(self, tasks, n_episodes: int = 600, seed: int = 0,
-                             instances=PAPER_INSTANCES, batch_size: int = 50) -> dict:
-        """Accuracy on the ``k``-th presentation of a class, as in the paper's Table 1.
-
-        Draws ``n_episodes`` episodes from ``tasks`` like :func:`evaluate` (same seed, same
-        episodes), presents each in its deterministic order, and for every ``k`` in
-        ``instances`` averages, per episode, the correctness of the ``n_way`` predictions made at
-        a class's ``k``-th presentation. Returns ``{k: ScoreWithCI}`` (mean over episodes, 95 %
-        CI from :func:`metalearn_helpers.evaluation.mean_confidence_interval`).
-        """
-        _check_int("n_episodes", n_episodes)
+    def score_by_instance(self, episode, instances=PAPER_INSTANCES) -> np.ndarray:
+        """Accuracy on the ``k``-th presentation of a class, for each ``k`` in ``instances``, on
+        one episode presented in its deterministic order: the score
+        :func:`metalearn_helpers.evaluation.evaluate` averages into the paper's Table 1 (for
+        every ``k``, the correctness of the ``n_way`` predictions made at a class's ``k``-th
+        presentation)."""
         bad = [k for k in instances if not 1 <= k <= self.n_instances]
         if bad:
             raise ValueError(f"instances must be in 1..n_instances={self.n_instances}, got {bad}.")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        per_episode = {k: [] for k in instances}
-        for start in range(0, n_episodes, batch_size):
-            episodes = [tasks.sample(rng) for _ in range(min(batch_size, n_episodes - start))]
-            sequences = [episode_sequence(e.support_x, e.support_y, self.n_way,
-                                          _episode_seed(e.support_x, e.support_y))
-                         for e in episodes]
-            x, y = np.stack([s[0] for s in sequences]), np.stack([s[1] for s in sequences])
-            correct = np.argmax(self.predict_sequences(x, y), -1) == y
-            index = presentation_index(y)
-            for k in instances:
-                mask = index == k
-                per_episode[k].extend((correct * mask).sum(1) / np.maximum(mask.sum(1), 1))
-        return {k: mean_confidence_interval(v) for k, v in per_episode.items()}
+        x, y, _ = episode_sequence(episode.support_x, episode.support_y, self.n_way,
+                                   _episode_seed(episode.support_x, episode.support_y))
+        correct = np.argmax(self.predict_sequences(x[None], y[None])[0], -1) == y
+        index = presentation_index(y[None])[0]
+        return np.array([correct[index == k].mean() for k in instances])
 
     @contextlib.contextmanager
     def uniform_reads(self):
@@ -450,7 +431,7 @@ class MemoryAugmentedNetwork:
         not use what its content reads retrieve::
 
             with mann.uniform_reads():
-                ablated = mann.accuracy_by_instance(test_tasks, n_episodes=600)
+                ablated = evaluate(mann.score_by_instance, test_tasks, 600)
         """
         if not self.memory:
             raise ValueError("the LSTM baseline (memory=False) has no reads to ablate.")

@@ -14,14 +14,14 @@ Usage (the same shape as every learner of the course)::
 
 from __future__ import annotations
 
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from .episodes import check_episode
-from .maml import _check_positive, task_loss_and_metric
+from .checks import check_int
+from .learners import Learner, task_loss_and_metric
 
 
 def cosine_similarities(queries, support):
@@ -59,7 +59,7 @@ def class_log_probabilities(attention_logits, support_labels, n_way):
             - tf.reduce_logsumexp(attention_logits, axis=-1, keepdims=True))
 
 
-class MatchingNetwork:
+class MatchingNetwork(Learner):
     """Matching Networks (Vinyals et al. 2016, arXiv 1606.04080).
 
     A query's class distribution is the attention-weighted sum of the support labels (eq. 1),
@@ -117,7 +117,7 @@ class MatchingNetwork:
             raise ValueError(f"embedding must map each image to a vector (batch, dim), but its "
                              f"output shape is {embedding.output_shape}.")
         if fce_processing_steps is not None:
-            _check_positive("fce_processing_steps", fce_processing_steps, numbers.Integral)
+            check_int("fce_processing_steps", fce_processing_steps)
         if optimizer is None:
             schedule = keras.optimizers.schedules.ExponentialDecay(
                 learning_rate, decay_steps=halve_every, decay_rate=0.5, staircase=True)
@@ -136,7 +136,6 @@ class MatchingNetwork:
             self.fce_layers["support_lstm"].build((None, None, dim))
             self.fce_layers["query_lstm"].build((None, 2 * dim))
         self.optimizer.build(self._trainable_variables())
-        self.train_step = tf.function(self._train_step)
         self._logits = tf.function(self._episode_logits, reduce_retracing=True)
         self._attention = tf.function(self._episode_attention, reduce_retracing=True)
 
@@ -195,7 +194,8 @@ class MatchingNetwork:
     def _episode_attention(self, support_x, query_x):
         return tf.nn.softmax(self._attention_logits(support_x, query_x, training=False))
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One update on a meta-batch of episodes."""
         n_way = tf.reduce_max(support_y) + 1
         with tf.GradientTape() as tape:
@@ -226,12 +226,6 @@ class MatchingNetwork:
         check_episode(support_x, support_y, query_x)
         support_x, _, query_x = self._as_batch(support_x, support_y, query_x)
         return self._attention(support_x, query_x)[0].numpy()
-
-    def score_episode(self, episode) -> float:
-        """Query accuracy on one episode, for :func:`metalearn_helpers.evaluation.evaluate`."""
-        check_episode(*episode.arrays())
-        predictions = np.argmax(self.logits(*episode.arrays()[:3]), axis=-1)
-        return float(np.mean(predictions == episode.query_y))
 
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume training."""

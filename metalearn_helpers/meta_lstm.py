@@ -22,13 +22,13 @@ Usage (the same shape as every algorithm of the course)::
 
 from __future__ import annotations
 
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .maml import _check_positive, _tensors, mean_meta_gradient, task_loss_and_metric
+from .checks import check_int, check_positive
+from .learners import Learner, mean_meta_gradient, task_loss_and_metric, variable_tensors
 
 PREPROCESSING_P = 10.0
 
@@ -119,7 +119,7 @@ class CoordinatewiseMetaLearner(keras.layers.Layer):
         return {**super().get_config(), "hidden_size": self.hidden_size}
 
 
-class MetaLearnerLSTM:
+class MetaLearnerLSTM(Learner):
     """The Meta-Learner LSTM of Ravi & Larochelle (ICLR 2017, OpenReview rJY0-Kcll).
 
     A classifier (the *learner*) is trained on a task's support set for ``inner_steps`` updates
@@ -187,12 +187,12 @@ class MetaLearnerLSTM:
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
         if not model.built or not model.trainable_variables:
             raise ValueError("model must be built (give it an Input) and have trainable weights.")
-        _check_positive("inner_steps", inner_steps, numbers.Integral)
+        check_int("inner_steps", inner_steps)
         eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
-        _check_positive("eval_inner_steps", eval_inner_steps, numbers.Integral)
-        _check_positive("hidden_size", hidden_size, numbers.Integral)
+        check_int("eval_inner_steps", eval_inner_steps)
+        check_int("hidden_size", hidden_size)
         if clipnorm is not None:
-            _check_positive("clipnorm", clipnorm)
+            check_positive("clipnorm", clipnorm)
         if meta_optimizer is not None and not isinstance(meta_optimizer,
                                                          keras.optimizers.Optimizer):
             raise TypeError(f"meta_optimizer must be a keras optimizer or None, got "
@@ -208,7 +208,6 @@ class MetaLearnerLSTM:
         self._sizes = [int(np.prod(s)) for s in self._shapes]
         self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(1e-3)
         self.meta_optimizer.build(self.meta_variables)
-        self.train_step = tf.function(self._train_step)
         self._score = tf.function(self._score_task)
 
     # -- the algorithm ------------------------------------------------------------------------
@@ -252,8 +251,8 @@ class MetaLearnerLSTM:
         the variables' names.
         """
         steps = self.inner_steps if inner_steps is None else inner_steps
-        _check_positive("inner_steps", steps, numbers.Integral)
-        theta = self._flatten(_tensors(self.model.trainable_variables))
+        check_int("inner_steps", steps)
+        theta = self._flatten(variable_tensors(self.model.trainable_variables))
         state = self.meta_learner.initial_state(theta)
         input_gates, forget_gates = [], []
         for _ in range(steps):  # T is small: a Python loop keeps the graph simple
@@ -277,7 +276,8 @@ class MetaLearnerLSTM:
         return task_loss_and_metric("classification", query_y,
                                     self.forward(fast_weights, query_x))
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks, looped
         in the graph with ``tf.range``; the meta-gradient is clipped, then applied."""
         variables = self.meta_variables
@@ -296,7 +296,7 @@ class MetaLearnerLSTM:
         """Adapt on ``episode``'s support set with ``inner_steps`` (default
         ``eval_inner_steps``) updates and return the query accuracy."""
         steps = self.eval_inner_steps if inner_steps is None else inner_steps
-        _check_positive("inner_steps", steps, numbers.Integral)
+        check_int("inner_steps", steps)
         return float(self._score(*episode.arrays(), int(steps)))
 
     def trackables(self) -> dict:

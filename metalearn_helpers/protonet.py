@@ -14,11 +14,10 @@ Usage (the same shape as every learner of the course)::
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from .episodes import check_episode
-from .maml import task_loss_and_metric
+from .learners import Learner, task_loss_and_metric
 
 
 def class_means(embeddings, labels, n_way):
@@ -39,7 +38,7 @@ def squared_distances(queries, prototypes):
     return tf.reduce_sum(tf.square(queries[..., :, None, :] - prototypes[..., None, :, :]), -1)
 
 
-class ProtoNet:
+class ProtoNet(Learner):
     """Prototypical Networks (Snell et al. 2017, arXiv 1703.05175).
 
     An embedding network maps images to vectors; a class is represented by the mean embedding of
@@ -71,7 +70,6 @@ class ProtoNet:
             optimizer = keras.optimizers.Adam(schedule)
         self.embedding, self.optimizer = embedding, optimizer
         self.optimizer.build(embedding.trainable_variables)
-        self.train_step = tf.function(self._train_step)
         self._logits = tf.function(self._episode_logits, reduce_retracing=True)
 
     @property
@@ -92,7 +90,8 @@ class ProtoNet:
         prototypes = class_means(embedded[..., :n_support, :], support_y, n_way)
         return -squared_distances(embedded[..., n_support:, :], prototypes)
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One update on a meta-batch of episodes (the paper uses one episode per update)."""
         n_way = tf.reduce_max(support_y) + 1
         with tf.GradientTape() as tape:
@@ -109,12 +108,6 @@ class ProtoNet:
         return self._logits(tf.convert_to_tensor(support_x, tf.float32),
                             tf.convert_to_tensor(support_y, tf.int32),
                             tf.convert_to_tensor(query_x, tf.float32), tf.constant(n_way))
-
-    def score_episode(self, episode) -> float:
-        """Query accuracy on one episode, for :func:`metalearn_helpers.evaluation.evaluate`."""
-        check_episode(*episode.arrays())
-        predictions = np.argmax(self.logits(*episode.arrays()[:3]), axis=-1)
-        return float(np.mean(predictions == episode.query_y))
 
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume training."""

@@ -8,12 +8,13 @@ Nichol, Achiam & Schulman 2018, "On First-Order Meta-Learning Algorithms", arXiv
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 import tensorflow as tf
 
-from .maml import MAML, _check_positive, _tensors, task_loss_and_metric
+from .checks import check_int, check_positive
+from .learners import task_loss_and_metric, variable_tensors
+from .maml import MAML
 
 
 class Reptile(MAML):
@@ -49,10 +50,10 @@ class Reptile(MAML):
     def __init__(self, model, inner_lr: float = 1e-3, inner_steps: int = 5,
                  inner_batch_size: int = 10, meta_lr: float = 1.0, meta_lr_final: float = 0.0,
                  annealing_steps: int = 100_000, eval_inner_steps: int = 50,
-                 task_type: str = "classification", jit_compile: bool = False):
-        _check_positive("inner_batch_size", inner_batch_size, numbers.Integral)
-        _check_positive("meta_lr", meta_lr)
-        _check_positive("annealing_steps", annealing_steps, numbers.Integral)
+                 task_type: str = "classification"):
+        check_int("inner_batch_size", inner_batch_size)
+        check_positive("meta_lr", meta_lr)
+        check_int("annealing_steps", annealing_steps)
         if not 0 <= meta_lr_final <= meta_lr:
             raise ValueError(f"meta_lr_final must be in [0, meta_lr], got {meta_lr_final!r}.")
         self.inner_batch_size = int(inner_batch_size)
@@ -65,7 +66,7 @@ class Reptile(MAML):
         self.inner_step_count = keras.Variable(0.0, trainable=False, name="inner_step_count")
         super().__init__(model, inner_lr, inner_steps, first_order=True, task_type=task_type,
                          meta_optimizer=keras.optimizers.SGD(schedule),
-                         eval_inner_steps=eval_inner_steps, jit_compile=jit_compile)
+                         eval_inner_steps=eval_inner_steps)
 
     @property
     def inner_state(self) -> list:
@@ -76,7 +77,7 @@ class Reptile(MAML):
     def adapt(self, x, y, params=None, inner_steps: int | None = None):
         """Train a copy of the weights on ``(x, y)`` with mini-batch Adam (beta1 = 0), starting
         from the carried optimiser state, which is left unchanged."""
-        params, _, _ = self._inner_loop(x, y, params, inner_steps, _tensors(self.inner_moments),
+        params, _, _ = self._inner_loop(x, y, params, inner_steps, variable_tensors(self.inner_moments),
                                         tf.convert_to_tensor(self.inner_step_count))
         return params
 
@@ -84,7 +85,7 @@ class Reptile(MAML):
         """Adam (beta1 = 0) from state ``(second_moments, count)``; returns the trained weights
         and the new state."""
         beta2, epsilon = 0.999, 1e-8
-        params = _tensors(self.model.trainable_variables if params is None else params)
+        params = variable_tensors(self.model.trainable_variables if params is None else params)
         steps = self.inner_steps if inner_steps is None else inner_steps
         n = x.shape[0]
         batch = min(self.inner_batch_size, n)
@@ -106,7 +107,8 @@ class Reptile(MAML):
                       for p, g, v in zip(params, grads, second_moments)]
         return params, second_moments, count + tf.cast(steps, count.dtype)
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One Reptile meta-update on a meta-batch; reports loss and metric of the adapted
         weights on each task's own data."""
         variables = self.meta_variables
@@ -114,12 +116,12 @@ class Reptile(MAML):
         y = tf.concat([support_y, query_y], axis=1)
         shifts = [tf.zeros_like(v) for v in variables]
         loss_sum, metric_sum = tf.constant(0.0), tf.constant(0.0)
-        moments = _tensors(self.inner_moments)
+        moments = variable_tensors(self.inner_moments)
         count = tf.convert_to_tensor(self.inner_step_count)
         n_tasks = tf.shape(x)[0]
         for i in tf.range(n_tasks):  # one task after another, the optimiser state carried on
             adapted, moments, count = self._inner_loop(x[i], y[i], None, None, moments, count)
-            shifts = [s + (v - w) for s, v, w in zip(shifts, _tensors(variables), adapted)]
+            shifts = [s + (v - w) for s, v, w in zip(shifts, variable_tensors(variables), adapted)]
             loss, metric = task_loss_and_metric(self.task_type, y[i], self.forward(adapted, x[i]))
             loss_sum += loss
             metric_sum += metric

@@ -1,5 +1,6 @@
-"""MAML's sinusoid regression experiment: the paper's settings, the pretrained baseline, test-time
-adaptation curves and the committed runs.
+"""MAML's sinusoid regression experiment: the pretrained baseline, training with the paper's
+settings (:data:`metalearn_helpers.papers.SINUSOID_SETTINGS`), test-time adaptation curves and
+the committed runs.
 
 Defined in notebook ``03_maml_sinusoid``; ``scripts/train_sinusoid.py`` runs the paper's full
 schedule and writes ``weights/sinusoid_<name>.npz`` and ``.json``.
@@ -27,16 +28,12 @@ import tensorflow as tf
 
 from .episodes import SinusoidTasks
 from .evaluation import ScoreWithCI, evaluate, mean_confidence_interval
-from .maml import MAML, task_loss_and_metric
+from .learners import task_loss_and_metric
+from .maml import MAML
 from .models import sinusoid_mlp
+from .papers import SINUSOID_SETTINGS
 from .training import meta_train
 
-PAPER = "MAML, Finn et al. 2017 (arXiv 1703.03400), section 5.1"
-PAPER_SETTINGS = dict(inner_lr=0.01, inner_steps=1, train_k_shot=10, train_n_query=10,
-                      meta_batch_size=25, meta_lr=1e-3, n_steps=70_000)
-# The reference numbers of the course's issue for 5-shot sinusoid regression (query MSE after
-# 1 / 5 / 10 gradient steps); the paper shows these as learning curves (its figure 3).
-PAPER_RESULTS = {"maml": {1: 0.67, 5: 0.38, 10: 0.35}, "pretrained": {1: 2.41, 5: 2.23, 10: 2.19}}
 ALGORITHMS = ("maml", "fomaml", "pretrained")
 EVAL_STEPS = (0, 1, 5, 10)
 EVAL_K_SHOTS = (5, 10)
@@ -71,7 +68,8 @@ class PretrainedBaseline(MAML):
         super().__init__(model, inner_lr=fine_tune_lr, task_type="regression",
                          meta_optimizer=optimizer, eval_inner_steps=eval_inner_steps)
 
-    def _train_step(self, support_x, support_y, query_x, query_y):
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
         """One optimizer step on the MSE of all points of all tasks of the meta-batch."""
         x = tf.concat([support_x, query_x], axis=1)  # (tasks, points, ...)
         y = tf.concat([support_y, query_y], axis=1)
@@ -113,10 +111,10 @@ def make_algorithm(name: str, seed: int = 0, init: str = "paper", **overrides):
     model = sinusoid_mlp()
     if init == "paper":
         paper_initialisation(model, seed)
-    optimizer = keras.optimizers.Adam(PAPER_SETTINGS["meta_lr"])
+    optimizer = keras.optimizers.Adam(SINUSOID_SETTINGS["meta_lr"])
     if name == "pretrained":
         return PretrainedBaseline(model, **{"optimizer": optimizer, **overrides})
-    kwargs = dict(inner_lr=PAPER_SETTINGS["inner_lr"], inner_steps=PAPER_SETTINGS["inner_steps"],
+    kwargs = dict(inner_lr=SINUSOID_SETTINGS["inner_lr"], inner_steps=SINUSOID_SETTINGS["inner_steps"],
                   first_order=name == "fomaml", task_type="regression",
                   meta_optimizer=optimizer, eval_inner_steps=1)
     return MAML(model, **{**kwargs, **overrides})
@@ -124,8 +122,8 @@ def make_algorithm(name: str, seed: int = 0, init: str = "paper", **overrides):
 
 def train_tasks() -> SinusoidTasks:
     """The meta-training task family: K = 10 support and 10 query points per task (the paper)."""
-    return SinusoidTasks(k_shot=PAPER_SETTINGS["train_k_shot"],
-                         n_query=PAPER_SETTINGS["train_n_query"])
+    return SinusoidTasks(k_shot=SINUSOID_SETTINGS["train_k_shot"],
+                         n_query=SINUSOID_SETTINGS["train_n_query"])
 
 
 def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, init: str = "paper",
@@ -143,7 +141,7 @@ def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, init: str = "paper
         algorithm = make_algorithm(name, seed, init, **overrides)
     validate = None
     if val_tasks and name != "pretrained":
-        val_family = SinusoidTasks(k_shot=PAPER_SETTINGS["train_k_shot"], n_query=N_QUERY)
+        val_family = SinusoidTasks(k_shot=SINUSOID_SETTINGS["train_k_shot"], n_query=N_QUERY)
 
         def validate():
             score = evaluate(algorithm.score_episode, val_family, val_tasks,
@@ -151,7 +149,7 @@ def train_sinusoid(name: str, n_steps: int, *, seed: int = 0, init: str = "paper
             return {"mse": score.mean}
 
     history = meta_train(algorithm, train_tasks(), n_steps=n_steps,
-                         meta_batch_size=meta_batch_size or PAPER_SETTINGS["meta_batch_size"],
+                         meta_batch_size=meta_batch_size or SINUSOID_SETTINGS["meta_batch_size"],
                          seed=seed, run_dir=run_dir, validate=validate,
                          validate_every=validate_every, checkpoint_every=min(1000, n_steps),
                          log_every=log_every, progress=progress, live_plot=live_plot)
@@ -217,9 +215,8 @@ def adaptation_curves(algorithm, k_shot: int, lr: float, max_steps: int = 10,
     """
     tasks = SinusoidTasks(k_shot=k_shot, n_query=N_QUERY, x_range=tuple(support_range))
     (low, high), (q_low, q_high) = support_range, query_range or support_range
-    curves = []
 
-    def stays_finite(episode):
+    def curve(episode):
         query_x, query_y = episode.query_x, episode.query_y
         if query_range is not None:  # move the query points to query_range
             query_x = (q_low + (query_x - low) * (q_high - q_low) / (high - low)).astype(np.float32)
@@ -228,13 +225,10 @@ def adaptation_curves(algorithm, k_shot: int, lr: float, max_steps: int = 10,
         outputs = adaptation_outputs(algorithm, episode.support_x, episode.support_y,
                                      query_x, max_steps, lr).astype(np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            curve = np.mean(np.square(outputs - query_y[None]), axis=(1, 2))
-        curves.append(np.where(np.isfinite(curve), curve, np.inf))
-        return float(np.isfinite(curve).all())
+            mse = np.mean(np.square(outputs - query_y[None]), axis=(1, 2))
+        return np.where(np.isfinite(mse), mse, np.inf)
 
-    # evaluate() draws the tasks; what it averages here is the fraction that stayed finite.
-    evaluate(stays_finite, tasks, n_tasks, seed=seed, progress=progress)
-    return np.array(curves)
+    return evaluate(curve, tasks, n_tasks, seed=seed, progress=progress).values
 
 
 def mse_table(curves: np.ndarray, steps=EVAL_STEPS) -> dict[int, ScoreWithCI]:
@@ -269,7 +263,7 @@ def run_name(name: str, init: str = "paper", seed: int = 0, inner_lr: float | No
     """``sinusoid_<name>``, with ``_keras_init`` for runs from Keras' default initialisation,
     ``_alpha<inner_lr>`` for another inner learning rate than the paper's and ``_seed<seed>`` for
     another seed than 0 (so that such runs do not replace the paper-setting run)."""
-    other_lr = inner_lr is not None and inner_lr != PAPER_SETTINGS["inner_lr"]
+    other_lr = inner_lr is not None and inner_lr != SINUSOID_SETTINGS["inner_lr"]
     return (f"sinusoid_{name}" + ("" if init == "paper" else f"_{init}_init")
             + (f"_alpha{inner_lr:g}" if other_lr else "") + ("" if seed == 0 else f"_seed{seed}"))
 

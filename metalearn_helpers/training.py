@@ -4,16 +4,10 @@ Introduced in notebook ``03_maml_sinusoid`` and shared by every algorithm notebo
 (optimisation-based, metric-based and model-based learners alike): an algorithm only says how to
 make one meta-update; :func:`meta_train` does the rest the same way for all of them.
 
-The protocol an algorithm satisfies (duck typing, no base class)::
-
-    algorithm.train_step(support_x, support_y, query_x, query_y) -> dict[str, tf.Tensor]
-        One meta-update on a meta-batch (every tensor has a leading meta-batch axis), already
-        wrapped in ``tf.function`` by the algorithm. The dict holds at least ``"loss"`` (a
-        scalar) and usually ``"accuracy"`` or ``"mse"``; every entry is logged.
-    algorithm.trackables() -> dict[str, trackable]
-        What a ``tf.train.Checkpoint`` must save to resume, e.g.
-        ``{"model": keras_model, "optimizer": keras_optimizer, "inner_lrs": [variables]}``.
-        Models must be built (given an ``Input``) before training.
+The loop needs two parts of the learner protocol of :mod:`metalearn_helpers.learners`:
+``train_step(support_x, support_y, query_x, query_y) -> dict`` (one compiled meta-update on a
+meta-batch; ``"loss"`` and every other entry are logged) and ``trackables()`` (what a
+``tf.train.Checkpoint`` must save to resume; models must be built before training).
 
 What the loop guarantees:
 
@@ -36,7 +30,6 @@ import dataclasses
 import io
 import json
 import math
-import numbers
 import os
 import time
 import warnings
@@ -46,7 +39,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .checks import check_int
 from .episodes import episode_dataset
+from .learners import check_learner
 
 HISTORY_FILE = "history.json"
 MAX_CHECKPOINTS_KEPT = 3
@@ -253,22 +248,8 @@ def _different_model_error(run_dir, path, cause) -> ValueError:
     )
 
 
-# -- argument checks ------------------------------------------------------------------------------
-def _check_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-
-
 def _checked_trackables(algorithm) -> dict:
-    for method in ("train_step", "trackables"):
-        if not callable(getattr(algorithm, method, None)):
-            raise TypeError(
-                f"algorithm must have a callable {method}() (see the protocol in "
-                f"metalearn_helpers.training: train_step(support_x, support_y, query_x, query_y) "
-                f"-> dict of metrics with 'loss', and trackables() -> dict of what to "
-                f"checkpoint); got a {type(algorithm).__name__} without it.")
+    check_learner(algorithm, needs=("train_step", "trackables"))
     trackables = algorithm.trackables()
     if not isinstance(trackables, Mapping) or not trackables:
         raise TypeError(f"algorithm.trackables() must return a non-empty dict of name -> "
@@ -338,12 +319,12 @@ def meta_train(algorithm, tasks, *, n_steps: int, meta_batch_size: int, seed: in
                              run_dir="runs/maml_sinusoid", validate=lambda: {"mse": ...})
         history.plot()
     """
-    _check_int("n_steps", n_steps)
-    _check_int("meta_batch_size", meta_batch_size)
-    _check_int("seed", seed, minimum=0)
+    check_int("n_steps", n_steps)
+    check_int("meta_batch_size", meta_batch_size)
+    check_int("seed", seed, minimum=0)
     for name, value in dict(validate_every=validate_every, checkpoint_every=checkpoint_every,
                             log_every=log_every).items():
-        _check_int(name, value)
+        check_int(name, value)
     if validate is not None and not callable(validate):
         raise TypeError(f"validate must be a callable () -> dict[str, float] or None, got "
                         f"{type(validate).__name__}.")

@@ -14,7 +14,7 @@ again to continue training.
     python scripts/train_omniglot.py --algorithm mann     # mann_add, lstm: 5 classes x 10 instances
 
 Sequence learners (the MANN and its LSTM baseline, ``evaluation="by_instance"`` in
-``experiments.PAPER_SETTINGS``) are scored as in Santoro et al.'s Table 1: accuracy at the 1st,
+``papers.OMNIGLOT_SETTINGS``) are scored as in Santoro et al.'s Table 1: accuracy at the 1st,
 2nd, 3rd, 4th, 5th and 10th presentation of a class over the test episodes, one entry of the
 record's ``tests`` per presentation (with ``"instance"``), instead of on 15 query drawings.
 """
@@ -45,11 +45,11 @@ def training_data(args, setting) -> dict:
 
 def instance_tests(args, algorithm, data, name, steps) -> list[dict]:
     """The record's ``tests`` of a sequence learner: one entry per presentation index."""
-    from metalearn_helpers import experiments
+    from metalearn_helpers import experiments, papers
 
     scores = experiments.evaluate_by_instance(algorithm, data, args.n_way, args.k_shot,
                                               n_episodes=args.episodes, protocol=args.protocol)
-    paper = (experiments.PAPER_RESULTS_BY_INSTANCE.get(args.algorithm, {})
+    paper = (papers.RESULTS_BY_INSTANCE.get(args.algorithm, {})
              if args.protocol == "vinyals" else {})
     tests = []
     for instance, score in scores.items():
@@ -58,11 +58,58 @@ def instance_tests(args, algorithm, data, name, steps) -> list[dict]:
         tests.append({"n_way": args.n_way, "k_shot": args.k_shot, "instance": instance,
                       "accuracy": 100 * score.mean, "ci95": 100 * score.ci95,
                       "episodes": score.n, "n_query": 0,
-                      "protocol": experiments.PROTOCOLS[args.protocol]
+                      "protocol": papers.PROTOCOLS[args.protocol]
                                   + "; accuracy at the k-th presentation of a class in "
                                     "sequences of n_way x k_shot drawings (Santoro et al.)",
                       "paper_result": {"accuracy": paper.get(instance), "ci95": None,
-                                       "source": experiments.PAPER_RESULTS_BY_INSTANCE_SOURCE}})
+                                       "source": papers.RESULTS_BY_INSTANCE_SOURCE}})
+    return tests
+
+
+def paper_results(args, n_way, k_shot) -> dict:
+    """The published numbers a test is compared with, as record fields."""
+    from metalearn_helpers import papers
+
+    key = (args.algorithm, n_way, k_shot)
+    vinyals = args.protocol == "vinyals"
+    paper_mean, paper_ci = papers.OMNIGLOT_RESULTS.get(key if vinyals else None, (None, None))
+    other = papers.MINIIMAGENET_RESULTS.get(key)
+    transductive = papers.OMNIGLOT_RESULTS_TRANSDUCTIVE.get(key if vinyals else None)
+    return {"paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
+            **({} if other is None else {"paper_result_miniimagenet": {
+                "accuracy": other[0], "ci95": other[1]}}),
+            **({} if transductive is None else {"paper_result_transductive": {
+                "accuracy": transductive[0], "ci95": transductive[1]}})}
+
+
+def episode_tests(args, algorithm, data, name, steps, protocol) -> list[dict]:
+    """The record's ``tests`` of an episodic learner: the course's 15 queries per class, and the
+    paper code's test episodes where they differ (MAML family: K or 1 query per class, which
+    matters with transductive batch norm), for every test way, shot and adaptation."""
+    from metalearn_helpers import experiments, records
+
+    setting = experiments.setting(args.algorithm)
+    test_ways = (20,) if args.protocol == "lake" else setting.get("test_ways", (args.n_way,))
+    paper_query = records.paper_test_query(args.algorithm, args.k_shot) or 15
+    tests = []
+    for n_way, k_shot, adaptation, n_query in itertools.product(
+            test_ways, setting.get("test_shots", (args.k_shot,)),
+            setting.get("test_adaptations", (None,)), (15,) + tuple({paper_query} - {15})):
+        if adaptation is not None:
+            algorithm.adaptation = adaptation
+        score = experiments.evaluate_omniglot(algorithm, data, n_way, k_shot,
+                                              n_episodes=args.episodes, n_query=n_query,
+                                              protocol=args.protocol)
+        print(f"{name} after {steps} steps: {n_way}-way {k_shot}-shot"
+              f"{'' if adaptation is None else f' ({adaptation})'}, {n_query} query drawing(s) "
+              f"per class: test accuracy {score.as_percent()}")
+        tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
+                      "ci95": 100 * score.ci95, "episodes": score.n, "n_query": n_query,
+                      "protocol": protocol
+                      + ("" if n_query == 15 else f"; {n_query} query drawing(s) per class, "
+                         "normalised together, as the paper's code tests"),
+                      **paper_results(args, n_way, k_shot),
+                      **({} if adaptation is None else {"adaptation": adaptation})})
     return tests
 
 
@@ -75,7 +122,50 @@ def commands(args, record_path, command) -> dict:
     return {"command": command}
 
 
-def main(argv=None) -> int:
+def keep_resume_checkpoint(run_dir, committed, steps, planned) -> None:
+    """An unfinished run keeps its latest checkpoint (optimizer state included) in
+    ``weights/resume/<run>/`` for a later session; a finished one deletes it."""
+    from metalearn_helpers.training import HISTORY_FILE
+
+    shutil.rmtree(committed, ignore_errors=True)
+    if steps >= planned:
+        return
+    committed.mkdir(parents=True)
+    for path in run_dir.glob(f"ckpt-{steps}.*"):
+        shutil.copy(path, committed)
+    shutil.copy(run_dir / HISTORY_FILE, committed)
+    (committed / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps}"\n'
+                                          f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
+
+
+def export(args, algorithm, name, run_dir, steps, planned, tests, command) -> None:
+    """Write ``weights/<run>.{npz,history.json,json}`` and the resume checkpoint."""
+    from metalearn_helpers import experiments, records
+    from metalearn_helpers.training import HISTORY_FILE, History
+
+    setting = experiments.setting(args.algorithm)
+    records.WEIGHTS_DIR.mkdir(exist_ok=True)
+    keep_resume_checkpoint(run_dir, records.WEIGHTS_DIR / "resume" / name, steps, planned)
+    records.save_weights(algorithm, records.WEIGHTS_DIR / f"{name}.npz")
+    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{name}.history.json")
+    elapsed = History.load(run_dir / HISTORY_FILE).elapsed
+    records.write_record(records.WEIGHTS_DIR / f"{name}.json", {
+        "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
+        "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
+        "train_split": experiments.training_split(args.algorithm, args.protocol),
+        "hyperparameters": {**experiments.hyperparameters(args.algorithm, args.k_shot),
+                            "meta_lr": setting["meta_lr"],
+                            "meta_batch_size": setting["meta_batch_size"],
+                            **training_data(args, setting)},
+        "steps": steps, "planned_steps": planned, "finished": steps >= planned,
+        "seed": args.seed,
+        "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"],
+        "train_seconds": elapsed, "seconds_per_step": elapsed / steps,
+        **commands(args, records.WEIGHTS_DIR / f"{name}.json", command),
+    })
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm", required=True,
                         help="maml, fomaml, metasgd, reptile, protonet, matching, baseline, "
@@ -102,7 +192,11 @@ def main(argv=None) -> int:
                              "sharing the machine)")
     parser.add_argument("--eval-only", action="store_true",
                         help="evaluate and export the latest checkpoint without training")
-    args = parser.parse_args(argv)
+    return parser, parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    parser, args = parse_args(argv)
     # Stop cleanly (checkpoint, evaluate, export) on Ctrl-C, `timeout -s INT` or `kill`, also
     # when started in the background, where the shell makes processes ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -111,24 +205,21 @@ def main(argv=None) -> int:
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
     if args.inter_op_threads:
         os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
-    from metalearn_helpers import experiments
+    from metalearn_helpers import experiments, papers, records
     from metalearn_helpers.omniglot import load_omniglot
-    from metalearn_helpers.training import HISTORY_FILE, History, train_or_resume
+    from metalearn_helpers.training import train_or_resume
 
-    if args.algorithm not in experiments.PAPER_SETTINGS:
-        parser.error(f"--algorithm must be one of {sorted(experiments.PAPER_SETTINGS)}")
-
-    setting = experiments.PAPER_SETTINGS[args.algorithm]
-    args.n_way = args.n_way or setting.get("train_way", 5)
-    args.k_shot = args.k_shot or experiments.default_k_shot(args.algorithm)
     try:
+        setting = experiments.setting(args.algorithm)
+        args.n_way = args.n_way or setting.get("train_way", 5)
+        args.k_shot = args.k_shot or experiments.default_k_shot(args.algorithm)
         experiments.hyperparameters(args.algorithm, args.k_shot)
     except ValueError as error:
         parser.error(str(error))
     planned = args.n_steps or setting["n_steps"]
     name = experiments.run_name(args.algorithm, args.n_way, args.k_shot, args.protocol)
     run_dir = ROOT / "runs" / name
-    committed = experiments.WEIGHTS_DIR / "resume" / name
+    committed = records.WEIGHTS_DIR / "resume" / name
     if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
         # A partial run committed by an earlier session: continue it instead of starting over.
         shutil.copytree(committed, run_dir, dirs_exist_ok=True)
@@ -145,77 +236,16 @@ def main(argv=None) -> int:
     if algorithm is None:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
-    tests = []
-    test_ways = (20,) if args.protocol == "lake" else setting.get("test_ways", (args.n_way,))
     if setting.get("evaluation") == "by_instance":
-        test_ways = ()  # scored per presentation below instead
         tests = instance_tests(args, algorithm, data, name, steps)
-    # The course's 15 queries per class, and the paper code's test episodes where they differ
-    # (MAML family: K or 1 query per class, which matters with transductive batch norm).
-    paper_query = experiments.paper_test_query(args.algorithm, args.k_shot) or 15
-    query_counts = (15,) + tuple({paper_query} - {15})
-    train_split = experiments.training_split(args.algorithm, args.protocol)
-    protocol = experiments.PROTOCOLS[args.protocol] + (
-        "" if train_split == "train" else "; trained on all 1,200 training characters (train + "
-                                          "validation), as the paper's final model")
-    for n_way, k_shot, adaptation, n_query in itertools.product(
-            test_ways, setting.get("test_shots", (args.k_shot,)),
-            setting.get("test_adaptations", (None,)), query_counts):
-        if adaptation is not None:
-            algorithm.adaptation = adaptation
-        score = experiments.evaluate_omniglot(algorithm, data, n_way, k_shot,
-                                              n_episodes=args.episodes, n_query=n_query,
-                                              protocol=args.protocol)
-        print(f"{name} after {steps} steps: {n_way}-way {k_shot}-shot"
-              f"{'' if adaptation is None else f' ({adaptation})'}, {n_query} query drawing(s) "
-              f"per class: test accuracy {score.as_percent()}")
-        paper_mean, paper_ci = experiments.PAPER_RESULTS.get(
-            (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None,
-            (None, None))
-        other = experiments.PAPER_RESULTS_MINIIMAGENET.get((args.algorithm, n_way, k_shot))
-        transductive = experiments.PAPER_RESULTS_TRANSDUCTIVE.get(
-            (args.algorithm, n_way, k_shot) if args.protocol == "vinyals" else None)
-        tests.append({"n_way": n_way, "k_shot": k_shot, "accuracy": 100 * score.mean,
-                      "ci95": 100 * score.ci95, "episodes": score.n, "n_query": n_query,
-                      "protocol": protocol
-                      + ("" if n_query == 15 else f"; {n_query} query drawing(s) per class, "
-                         "normalised together, as the paper's code tests"),
-                      "paper_result": {"accuracy": paper_mean, "ci95": paper_ci},
-                      **({} if other is None else {"paper_result_miniimagenet": {
-                          "accuracy": other[0], "ci95": other[1]}}),
-                      **({} if transductive is None else {"paper_result_transductive": {
-                          "accuracy": transductive[0], "ci95": transductive[1]}}),
-                      **({} if adaptation is None else {"adaptation": adaptation})})
-
-    experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
-    if steps < planned:  # keep what a later session needs to resume (optimizer state included)
-        shutil.rmtree(committed, ignore_errors=True)
-        committed.mkdir(parents=True)
-        for path in run_dir.glob(f"ckpt-{steps}.*"):
-            shutil.copy(path, committed)
-        shutil.copy(run_dir / HISTORY_FILE, committed)
-        (committed / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps}"\n'
-                                              f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
-    else:  # finished: a resume checkpoint would only take space
-        shutil.rmtree(committed, ignore_errors=True)
-    experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{name}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
-    experiments.write_record(experiments.WEIGHTS_DIR / f"{name}.json", {
-        "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
-        "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
-        "train_split": train_split,
-        "hyperparameters": {**experiments.hyperparameters(args.algorithm, args.k_shot),
-                            "meta_lr": setting["meta_lr"],
-                            "meta_batch_size": setting["meta_batch_size"],
-                            **training_data(args, setting)},
-        "steps": steps, "planned_steps": planned, "finished": steps >= planned,
-        "seed": args.seed,
-        "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"],
-        "train_seconds": History.load(run_dir / HISTORY_FILE).elapsed,
-        "seconds_per_step": History.load(run_dir / HISTORY_FILE).elapsed / steps,
-        **commands(args, experiments.WEIGHTS_DIR / f"{name}.json",
-                   "python scripts/train_omniglot.py " + " ".join(argv or sys.argv[1:])),
-    })
+    else:
+        train_split = experiments.training_split(args.algorithm, args.protocol)
+        protocol = papers.PROTOCOLS[args.protocol] + (
+            "" if train_split == "train" else "; trained on all 1,200 training characters "
+                                              "(train + validation), as the paper's final model")
+        tests = episode_tests(args, algorithm, data, name, steps, protocol)
+    export(args, algorithm, name, run_dir, steps, planned, tests,
+           "python scripts/train_omniglot.py " + " ".join(argv or sys.argv[1:]))
     return 130 if interrupted else 0
 
 

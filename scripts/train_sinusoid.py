@@ -36,7 +36,7 @@ ALGORITHMS = ("maml", "fomaml", "pretrained")  # metalearn_helpers.sinusoid.ALGO
 
 def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
                         planned: int) -> None:
-    from metalearn_helpers import experiments, sinusoid
+    from metalearn_helpers import papers, records, sinusoid
     from metalearn_helpers.training import HISTORY_FILE, History
 
     lrs, search = {}, {}
@@ -52,7 +52,7 @@ def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
               f" {row['inner_steps']} steps: MSE {row['mse']:.4f} ± {row['ci95']:.4f} on "
               f"{row['episodes']} tasks ({row['diverged']} diverged)")
 
-    settings = sinusoid.PAPER_SETTINGS
+    settings = papers.SINUSOID_SETTINGS
     if name == "pretrained":
         hyperparameters = {"optimizer": "Adam", "learning_rate": settings["meta_lr"],
                            "tasks_per_batch": settings["meta_batch_size"],
@@ -64,16 +64,16 @@ def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
     stem = sinusoid.run_name(name, args.init, args.seed, args.inner_lr)
     command = "python scripts/train_sinusoid.py " + " ".join(sys.argv[1:])
     train_command = command
-    previous = experiments.WEIGHTS_DIR / f"{stem}.json"
+    previous = records.WEIGHTS_DIR / f"{stem}.json"
     if args.eval_only and previous.exists():  # keep saying how the weights were trained
         old = json.loads(previous.read_text())
         train_command = old.get("train_command", old["command"])
-    experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
-    experiments.save_weights(algorithm, experiments.WEIGHTS_DIR / f"{stem}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{stem}.history.json")
+    records.WEIGHTS_DIR.mkdir(exist_ok=True)
+    records.save_weights(algorithm, records.WEIGHTS_DIR / f"{stem}.npz")
+    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{stem}.history.json")
     history = History.load(run_dir / HISTORY_FILE)
-    experiments.write_record(experiments.WEIGHTS_DIR / f"{stem}.json", {
-        "name": stem, "experiment": "sinusoid", "algorithm": name, "paper": sinusoid.PAPER,
+    records.write_record(records.WEIGHTS_DIR / f"{stem}.json", {
+        "name": stem, "experiment": "sinusoid", "algorithm": name, "paper": papers.SINUSOID_PAPER,
         "hyperparameters": hyperparameters,
         "steps": steps, "planned_steps": planned, "finished": steps >= planned,
         "seed": args.seed, "init": args.init,
@@ -86,7 +86,7 @@ def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
                           f"gradient descent on the K support points; mean query MSE and 95 % CI over the "
                           f"tasks where it did not diverge ('diverged': MSE above "
                           f"{sinusoid.DIVERGED_MSE:g} or overflow)"),
-        "paper_result": sinusoid.PAPER_RESULTS.get(name),
+        "paper_result": papers.SINUSOID_RESULTS.get(name),
         "train_seconds": history.elapsed,
         "seconds_per_step": history.elapsed / max(steps, 1),
         "threads": args.threads,

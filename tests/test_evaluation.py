@@ -22,11 +22,29 @@ def test_confidence_interval_by_hand():
 
 
 def test_confidence_interval_matches_numpy_on_random_scores():
-    values = np.random.default_rng(0).uniform(size=(20, 30))  # any shape is flattened
+    values = np.random.default_rng(0).uniform(size=600)
     score = mean_confidence_interval(values)
     assert score.n == 600
     assert score.mean == pytest.approx(values.mean())
     assert score.ci95 == pytest.approx(1.96 * values.std(ddof=1) / math.sqrt(600))
+
+
+def test_a_vector_per_episode_gets_an_interval_per_entry():
+    values = np.random.default_rng(0).uniform(size=(20, 3))  # 20 episodes, 3 entries each
+    score = mean_confidence_interval(values)
+    assert score.n == 20
+    np.testing.assert_allclose(score.mean, values.mean(axis=0))
+    np.testing.assert_allclose(score.ci95, 1.96 * values.std(axis=0, ddof=1) / math.sqrt(20))
+    assert score[2].mean == pytest.approx(values[:, 2].mean())
+
+
+def test_evaluate_keeps_non_finite_scores_for_the_caller():
+    score = evaluate(lambda e: [1.0, float("inf")], SinusoidTasks(), n_episodes=3,
+                     progress=False)
+    assert score.values.shape == (3, 2) and np.isinf(score.values[:, 1]).all()
+    assert np.isnan(score.mean).all()
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        score[1]
 
 
 def test_single_and_constant_values():
@@ -98,5 +116,5 @@ def test_evaluate_two_methods_see_the_same_episodes(omniglot):
 
 
 def test_evaluate_zero_episodes_is_refused():
-    with pytest.raises(ValueError, match="at least one value"):
+    with pytest.raises(ValueError, match="n_episodes must be at least 1"):
         evaluate(lambda e: 1.0, SinusoidTasks(), n_episodes=0, progress=False)

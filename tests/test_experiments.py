@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metalearn_helpers import experiments
+from metalearn_helpers import experiments, papers, records
 
 
 @pytest.mark.parametrize("name,expected", [
@@ -23,7 +23,7 @@ def test_training_shape_follows_each_paper(name, expected):
     ("protonet", 1, None), ("matching", 5, None),  # the course's 15 queries are theirs too
 ])
 def test_paper_test_query_follows_each_code(name, k_shot, expected):
-    assert experiments.paper_test_query(name, k_shot) == expected
+    assert records.paper_test_query(name, k_shot) == expected
 
 
 @pytest.mark.parametrize("ours, paper, expected", [
@@ -36,11 +36,11 @@ def test_paper_test_query_follows_each_code(name, k_shot, expected):
     ((98.50, 0.20), (98.1, None), "above"),
 ])
 def test_versus_paper_applies_the_target(ours, paper, expected):
-    assert experiments.versus_paper(*ours, *paper) == expected
+    assert records.versus_paper(*ours, *paper) == expected
 
 
 def test_every_published_number_has_a_setting():
-    assert {name for name, _, _ in experiments.PAPER_RESULTS} <= set(experiments.PAPER_SETTINGS)
+    assert {name for name, _, _ in papers.OMNIGLOT_RESULTS} <= set(papers.OMNIGLOT_SETTINGS)
 
 
 def test_protocols(omniglot):
@@ -52,7 +52,7 @@ def test_protocols(omniglot):
     assert lake_test.within_alphabet and not lake_test.rotations
     episode = lake_test.sample(0)
     assert len(set(omniglot.alphabets[episode.info["classes"]])) == 1
-    for protocol, n_classes in experiments.TRAINING_CLASSES.items():
+    for protocol, n_classes in papers.TRAINING_CLASSES.items():
         train = experiments.omniglot_tasks(omniglot, "train", 5, 1, 1, protocol=protocol)
         assert len(train.classes) == n_classes  # the baseline's classifier has one output each
     with pytest.raises(ValueError, match="protocol"):
@@ -72,7 +72,7 @@ def test_protonet_trains_on_all_1200_characters_like_its_code(omniglot, monkeypa
     n_classes, validate = seen["MatchingNetwork"]
     assert n_classes == 1028 * 4 and validate is not None
     assert experiments.training_split("protonet", "lake") == "train"
-    assert {experiments.training_split(name) for name in experiments.PAPER_SETTINGS
+    assert {experiments.training_split(name) for name in papers.OMNIGLOT_SETTINGS
             if name != "protonet"} == {"train"}
 
 
@@ -86,22 +86,22 @@ def test_protonet_weights_round_trip_with_running_averages(tmp_path):
     saved = experiments.make_algorithm("protonet", 60)
     for variable in saved.meta_variables:  # running averages included, not only weights
         variable.assign(np.random.default_rng(0).normal(size=variable.shape) + 1.0)
-    experiments.save_weights(saved, tmp_path / "w.npz")
+    records.save_weights(saved, tmp_path / "w.npz")
     loaded = experiments.make_algorithm("protonet", 60)
-    experiments.load_weights(loaded, tmp_path / "w.npz")
+    records.load_weights(loaded, tmp_path / "w.npz")
     for a, b in zip(saved.meta_variables, loaded.meta_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="different model or algorithm"):
-        experiments.load_weights(experiments.make_algorithm("maml", 5), tmp_path / "w.npz")
+        records.load_weights(experiments.make_algorithm("maml", 5), tmp_path / "w.npz")
 
 
 def test_reptile_weights_include_its_inner_optimiser_state(tmp_path):
     saved = experiments.make_algorithm("reptile", 5)
     for variable in saved.inner_state:
         variable.assign(np.full(variable.shape, 0.25, np.float32))
-    experiments.save_weights(saved, tmp_path / "w.npz")
+    records.save_weights(saved, tmp_path / "w.npz")
     loaded = experiments.make_algorithm("reptile", 5)
-    experiments.load_weights(loaded, tmp_path / "w.npz")
+    records.load_weights(loaded, tmp_path / "w.npz")
     for variable in loaded.inner_state:
         np.testing.assert_array_equal(variable.numpy(), 0.25)
 
@@ -132,7 +132,7 @@ def test_model_based_run_names_and_default_shots():
 def test_meta_lstm_setting_depends_on_the_shot():
     assert experiments.hyperparameters("metalstm", 1)["inner_steps"] == 12
     assert experiments.hyperparameters("metalstm", 5)["inner_steps"] == 8
-    assert experiments.hyperparameters("maml", 5) == experiments.PAPER_SETTINGS["maml"]["kwargs"]
+    assert experiments.hyperparameters("maml", 5) == papers.OMNIGLOT_SETTINGS["maml"]["kwargs"]
     with pytest.raises(ValueError, match="k_shot in"):
         experiments.hyperparameters("metalstm", 2)
     algorithm = experiments.make_algorithm("metalstm", 5, k_shot=5)
@@ -151,23 +151,23 @@ def test_mann_and_lstm_settings_build():
 
 
 def test_model_based_published_numbers_are_kept_apart():
-    assert not {n for n, _, _ in experiments.PAPER_RESULTS} & {"metalstm", "mann", "lstm"}
-    assert {n for n, _, _ in experiments.PAPER_RESULTS_MINIIMAGENET} == {"metalstm"}
-    for name, by_instance in experiments.PAPER_RESULTS_BY_INSTANCE.items():
-        assert name in experiments.PAPER_SETTINGS
-        assert set(by_instance) == set(experiments.INSTANCES)
-    assert set(experiments.HUMAN_RESULTS_BY_INSTANCE) == set(experiments.INSTANCES)
+    assert not {n for n, _, _ in papers.OMNIGLOT_RESULTS} & {"metalstm", "mann", "lstm"}
+    assert {n for n, _, _ in papers.MINIIMAGENET_RESULTS} == {"metalstm"}
+    for name, by_instance in papers.RESULTS_BY_INSTANCE.items():
+        assert name in papers.OMNIGLOT_SETTINGS
+        assert set(by_instance) == set(papers.INSTANCES)
+    assert set(papers.HUMAN_RESULTS_BY_INSTANCE) == set(papers.INSTANCES)
 
 
 def test_evaluate_by_instance_tiny(omniglot):
     lstm = experiments.make_algorithm("lstm", 5, controller_units=8)
     scores = experiments.evaluate_by_instance(lstm, omniglot, 5, 10, n_episodes=3)
-    assert list(scores) == list(experiments.INSTANCES)
+    assert list(scores) == list(papers.INSTANCES)
     assert all(0.0 <= s.mean <= 1.0 and s.n == 3 for s in scores.values())
 
 
 def test_machine_description_names_the_cpu():
     """Records compare seconds per step across runs, so they say which CPU measured them."""
-    machine = experiments.machine_description()
+    machine = records.machine_description()
     assert isinstance(machine["cpu_model"], str) and machine["cpu_model"]
     assert machine["cpu_count"] >= 1

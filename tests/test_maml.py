@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from metalearn_helpers.episodes import Episode
-from metalearn_helpers.maml import MAML, MetaSGD, _tensors, task_loss_and_metric
+from metalearn_helpers.learners import variable_tensors
+from metalearn_helpers.maml import MAML, MetaSGD
 from metalearn_helpers.reptile import Reptile
 from metalearn_helpers.models import BatchStatNorm, conv4, sinusoid_mlp
 
@@ -16,7 +17,7 @@ def meta_loss_and_grad(algorithm, support_x, support_y, query_x, query_y):
     variables = algorithm.meta_variables
     with tf.GradientTape() as tape:
         loss, _ = algorithm.query_loss(support_x, support_y, query_x, query_y)
-    return float(loss), [g.numpy() for g in tape.gradient(loss, _tensors(variables))]
+    return float(loss), [g.numpy() for g in tape.gradient(loss, variable_tensors(variables))]
 
 
 def test_hand_derived_linear_case():
@@ -175,11 +176,19 @@ def test_sinusoid_mlp_shape():
 @pytest.mark.parametrize("kwargs,error", [
     (dict(inner_lr=-0.1), "inner_lr"),
     (dict(inner_lr=0.1, inner_steps=0), "inner_steps"),
-    (dict(inner_lr=0.1, inner_steps=1.5), "inner_steps"),
     (dict(inner_lr=0.1, task_type="ranking"), "task_type"),
 ])
 def test_invalid_parameters(kwargs, error):
     with pytest.raises(ValueError, match=error):
+        MAML(sinusoid_mlp(), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    (dict(inner_lr="0.1"), "inner_lr"),
+    (dict(inner_lr=0.1, inner_steps=1.5), "inner_steps"),
+])
+def test_parameters_of_the_wrong_type(kwargs, error):
+    with pytest.raises(TypeError, match=error):
         MAML(sinusoid_mlp(), **kwargs)
 
 

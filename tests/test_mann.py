@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metalearn_helpers.episodes import Episode, _as_rng, _TaskFamily
-from metalearn_helpers.evaluation import ScoreWithCI
+from metalearn_helpers.episodes import Episode, TaskFamily, as_rng
+from metalearn_helpers.evaluation import ScoreWithCI, evaluate
 from metalearn_helpers.mann import (MemoryAugmentedNetwork, cosine_similarity, episode_sequence,
                                     least_used, lru_write, presentation_index, read_weights,
                                     update_usage)
 from metalearn_helpers.training import meta_train
 
 
-class PatternEpisodes(_TaskFamily):
+class PatternEpisodes(TaskFamily):
     """Episodes shaped like ``OmniglotEpisodes(k_shot=n_instances, n_query=0)``: sorted by label,
     every drawing of a class the same random binary image (drawn anew for each episode)."""
 
@@ -22,7 +22,7 @@ class PatternEpisodes(_TaskFamily):
         self.n_way, self.n_instances, self.size = n_way, n_instances, size
 
     def sample(self, seed=None):
-        rng = _as_rng(seed)
+        rng = as_rng(seed)
         classes = (rng.random((self.n_way, self.size, self.size)) < 0.5).astype(np.float32)
         x = np.repeat(classes, self.n_instances, axis=0)[..., None]
         y = np.repeat(np.arange(self.n_way), self.n_instances).astype(np.int32)
@@ -174,7 +174,7 @@ def test_bad_sequences_are_refused():
     with pytest.raises(ValueError, match=r"labels must be in 0\.\.1"):
         episode_sequence(x[0], y[0], n_way=2)
     with pytest.raises(ValueError, match="instances must be in 1..n_instances=4"):
-        mann.accuracy_by_instance(PatternEpisodes(3, 4), n_episodes=2, instances=(1, 5))
+        mann.score_by_instance(PatternEpisodes(3, 4).sample(0), instances=(1, 5))
 
 
 def test_memory_too_small_for_the_episode_is_refused():
@@ -224,10 +224,11 @@ def test_training_lifts_accuracy_after_the_first_presentation_above_chance():
     mann = tiny(2, 4, controller_units=32, optimizer=keras.optimizers.Adam(1e-2))
 
     def later_instances():
-        scores = mann.accuracy_by_instance(tasks, n_episodes=100, seed=1, instances=(1, 2, 3, 4))
-        assert all(isinstance(s, ScoreWithCI) and s.n == 100 for s in scores.values())
-        assert scores[1].mean < 0.85
-        return np.mean([scores[k].mean for k in (2, 3, 4)])
+        scores = evaluate(lambda e: mann.score_by_instance(e, (1, 2, 3, 4)), tasks, 100, seed=1,
+                          progress=False)
+        assert isinstance(scores, ScoreWithCI) and scores.values.shape == (100, 4)
+        assert scores.mean[0] < 0.85
+        return np.mean(scores.mean[1:])
 
     before = later_instances()
     for batch, _ in zip(tasks.batches(16, seed=0), range(150)):

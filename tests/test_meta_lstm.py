@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metalearn_helpers.episodes import Episode, _TaskFamily
-from metalearn_helpers.maml import MAML, _tensors
+from metalearn_helpers.episodes import Episode, TaskFamily
+from metalearn_helpers.learners import variable_tensors
+from metalearn_helpers.maml import MAML
 from metalearn_helpers.meta_lstm import MetaLearnerLSTM, preprocess
 from metalearn_helpers.models import conv4
 from metalearn_helpers.training import meta_train
@@ -82,7 +83,7 @@ def tiny_float64_setup(inner_steps):
 def meta_loss_and_grads(meta_lstm, data):
     with tf.GradientTape() as tape:
         loss, _ = meta_lstm.query_loss(*data)
-    return float(loss), [g.numpy() for g in tape.gradient(loss, _tensors(meta_lstm.meta_variables))]
+    return float(loss), [g.numpy() for g in tape.gradient(loss, variable_tensors(meta_lstm.meta_variables))]
 
 
 def cross_entropy_and_grad(model, theta, x, y):
@@ -153,7 +154,7 @@ def test_meta_gradient_reaches_every_meta_variable():
         assert np.all(np.isfinite(grad)) and np.any(grad != 0), variable.path
 
 
-class BrightSideTasks(_TaskFamily):
+class BrightSideTasks(TaskFamily):
     """Synthetic 2-way tasks: class images are bright on the left or on the right half; which
     label is "left" is drawn per task, so only adaptation on the support set can tell."""
 
@@ -226,7 +227,6 @@ def test_checkpoint_round_trip_with_meta_train(tmp_path):
 
 @pytest.mark.parametrize("kwargs,error", [
     (dict(inner_steps=0), "inner_steps"),
-    (dict(inner_steps=1.5), "inner_steps"),
     (dict(eval_inner_steps=-1), "eval_inner_steps"),
     (dict(hidden_size=0), "hidden_size"),
     (dict(clipnorm=-0.25), "clipnorm"),
@@ -239,6 +239,8 @@ def test_invalid_parameters(kwargs, error):
 def test_invalid_types_and_calls():
     with pytest.raises(TypeError, match="keras.Model"):
         MetaLearnerLSTM(lambda x: x)
+    with pytest.raises(TypeError, match="inner_steps"):
+        MetaLearnerLSTM(conv4(2, filters=2), inner_steps=1.5)
     with pytest.raises(TypeError, match="meta_optimizer"):
         MetaLearnerLSTM(conv4(2, filters=2), meta_optimizer="adam")
     meta_lstm = MetaLearnerLSTM(conv4(2, filters=2))

@@ -1,0 +1,116 @@
+"""What a meta-step costs: seconds and memory of one algorithm's training step, measured.
+
+Defined in notebook ``04_maml_omniglot`` (the cost table of every algorithm, measured on one
+machine in one run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import keras
+
+from .experiments import make_algorithm, omniglot_tasks
+
+
+def _memory_probe():
+    """``(current_mb, peak_mb, reset_peak)`` for this process. On Linux from ``/proc/self/status``
+    (``VmRSS``, ``VmHWM``), whose peak can be reset (``/proc/self/clear_refs``); elsewhere the peak
+    is ``ru_maxrss`` since the process started and cannot be reset."""
+    import resource
+    import sys
+
+    def field(name):
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status
+                        if line.startswith(name + ":"))
+
+    if os.path.exists("/proc/self/clear_refs"):
+        def reset_peak():
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        return (lambda: field("VmRSS")), (lambda: field("VmHWM")), reset_peak
+
+    def peak():
+        kilobytes = 1 / 1024 if sys.platform == "darwin" else 1  # macOS reports bytes
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kilobytes / 1024
+    return peak, peak, lambda: None
+
+
+def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = None,
+                   meta_batch_size: int = 32, n_steps: int = 5, seed: int = 0) -> dict:
+    """Seconds per meta-step and memory of algorithm ``name``, measured in this process.
+
+    Defined in notebook ``04_maml_omniglot``. Every algorithm gets the same meta-batch (the same
+    ``meta_batch_size`` episodes of ``n_way``-way ``k_shot``-shot with ``n_query`` query drawings
+    per class, default ``k_shot`` as in MAML's training; Reptile trains on support and query
+    together). Three phases are measured apart: tracing ``train_step``, its first call (slow: the
+    graph is optimised) and ``n_steps`` further steps, which are timed (median).
+
+    Memory is resident memory as the operating system sees it. On Linux: ``before_mb`` is the
+    resident set after TensorFlow, the data and the model are loaded, and the peak resident set
+    (``VmHWM``, reset before each phase) of each phase is reported as ``trace_peak_mb``,
+    ``first_call_peak_mb`` and ``steps_peak_mb``. Elsewhere every figure is the process's
+    ``ru_maxrss`` high-water mark so far (``peak_source`` says which). Run it in a fresh process
+    (:func:`meta_step_cost_in_subprocess`) so that nothing else lives in the process.
+
+    Returns a dict with ``algorithm``, ``seconds_per_step`` (median), ``step_seconds``,
+    ``trace_seconds``, ``first_call_seconds``, the memory figures above (MB) and ``peak_source``.
+    """
+    import statistics
+    import time
+
+    from .omniglot import load_omniglot
+
+    current_mb, peak_mb, reset_peak = _memory_probe()
+    data = load_omniglot(verbose=False)
+    tasks = omniglot_tasks(data, "train", n_way, k_shot, k_shot if n_query is None else n_query)
+    keras.utils.set_random_seed(seed)
+    algorithm = make_algorithm(name, n_way, k_shot=k_shot)
+    batch = next(tasks.batches(meta_batch_size, seed)).arrays()
+    result = {"algorithm": name, "before_mb": current_mb()}
+
+    def phase(key, run):
+        reset_peak()
+        start = time.perf_counter()
+        run()
+        result[f"{key}_seconds"], result[f"{key}_peak_mb"] = time.perf_counter() - start, peak_mb()
+
+    def one_step():
+        float(algorithm.train_step(*batch)["loss"])  # float(): wait for the step to finish
+
+    phase("trace", lambda: algorithm.train_step.get_concrete_function(*batch))
+    phase("first_call", one_step)
+    seconds = []
+
+    def steps():
+        for _ in range(n_steps):
+            start = time.perf_counter()
+            one_step()
+            seconds.append(time.perf_counter() - start)
+
+    phase("steps", steps)
+    result.pop("steps_seconds")
+    return {**result, "seconds_per_step": statistics.median(seconds), "step_seconds": seconds,
+            "peak_source": "VmHWM" if os.path.exists("/proc/self/clear_refs") else "ru_maxrss"}
+
+
+def meta_step_cost_in_subprocess(name: str, n_way: int, k_shot: int, **kwargs) -> dict:
+    """:func:`meta_step_cost` run in a fresh Python process (same interpreter and environment),
+    so its peak memory belongs to that one algorithm alone. Takes a few seconds more than the
+    steps themselves: the child imports TensorFlow and traces the step."""
+    import sys
+
+    code = ("import json, sys\n"
+            "from metalearn_helpers import costs\n"
+            "args = json.loads(sys.argv[1])\n"
+            "print(json.dumps(costs.meta_step_cost(**args)))\n")
+    args = json.dumps(dict(name=name, n_way=n_way, k_shot=k_shot, **kwargs))
+    done = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {name} in a subprocess failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
