@@ -14,7 +14,8 @@ Small modules, each with one job; each function's docstring names the notebook t
 - ``experiments``: Omniglot experiments with the papers' settings; committed run records.
 - ``sinusoid``: MAML's sinusoid regression experiment, its pretrained baseline and evaluation.
 - ``presets``: the ``ci`` / ``class`` / ``full`` presets of the notebooks' parameters cells.
-- ``plots``, ``widgets``: figures and interactive widgets used by the notebooks.
+- ``plots``, ``image_plots``, ``widgets``: charts (learning curves included), image grids and
+  interactive widgets used by the notebooks.
 """
 
 import os as _os

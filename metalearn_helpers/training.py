@@ -27,7 +27,6 @@ What the loop guarantees:
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
@@ -45,7 +44,6 @@ from .learners import check_learner
 
 HISTORY_FILE = "history.json"
 MAX_CHECKPOINTS_KEPT = 3
-_LIVE_PLOT_MIN_INTERVAL = 1.0  # seconds between redraws of the live learning curves
 
 
 # -- history --------------------------------------------------------------------------------------
@@ -115,86 +113,10 @@ class History:
             return cls.from_json(f.read())
 
     def plot(self, metrics=None, fig=None):
-        """Learning curves; see :func:`plot_history`."""
+        """Learning curves; see :func:`metalearn_helpers.plots.plot_history`."""
+        from .plots import plot_history  # imported here: training draws only when asked
+
         return plot_history(self, metrics, fig=fig)
-
-
-def plot_history(history: History, metrics=None, *, fig=None):
-    """Learning curves of a :class:`History`: one panel per metric, the training curve (averaged
-    per log interval) as a line and validation results as markers on the same axes. A validation
-    metric goes on the panel of the training metric of the same name, or of its name without a
-    ``val_`` prefix (``val_accuracy`` joins ``accuracy``).
-
-    Args:
-        history: what :func:`meta_train` returned (or ``History.load(run_dir/history.json)``).
-        metrics: a name or names of panels to draw (default: all, training metrics first).
-        fig: a figure to clear and draw into (the live plot reuses one); default a new one.
-
-    Returns the matplotlib ``Figure``. It is closed to pyplot, so a notebook shows it once when it
-    is the cell's last expression (``display(fig)`` otherwise).
-    """
-    import matplotlib.pyplot as plt
-
-    train_names = {k: None for r in history.train for k in r["metrics"]}
-    panel_of = {v: v[4:] if v.startswith("val_") and v[4:] in train_names else v
-                for r in history.validation for v in r["metrics"]}
-    if metrics is None:
-        panels = list({**train_names, **dict.fromkeys(panel_of.values())}) or ["loss"]
-    else:
-        panels = [metrics] if isinstance(metrics, str) else list(metrics)
-    size = (min(4.0 * len(panels), 12.0), 3.0)
-    if fig is None:
-        fig = plt.figure(figsize=size, dpi=80)
-        plt.close(fig)
-    fig.clear()
-    fig.set_size_inches(*size)
-    for i, panel in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        steps, values = history.series(panel)
-        curves = [values]
-        if len(steps):
-            ax.plot(steps, values, lw=1.2, label="meta-training")
-        for name in [v for v, p in panel_of.items() if panel in (v, p)]:
-            val_steps, val_values = history.series(name, validation=True)
-            label = "validation" if name in (panel, f"val_{panel}") else f"validation {name}"
-            ax.plot(val_steps, val_values, "o--", ms=4, lw=0.8, label=label)
-            curves.append(val_values)
-        every = np.concatenate(curves)
-        if (panel in ("loss", "mse") and len(every) and np.all(every > 0)
-                and every.max() > 20 * every.min()):
-            ax.set_yscale("log")
-        ax.set_xlabel("meta-training step")
-        ax.set_title(panel)
-        ax.grid(alpha=0.3)
-        if len(curves) > 1:
-            ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-class _LivePlot:
-    """Learning curves redrawn in place in a notebook: one PNG output updated through a display
-    handle (``clear_output`` would also wipe the progress bar), at most every second or so."""
-
-    def __init__(self, metrics=None):
-        from IPython.display import display
-
-        self.metrics, self.fig, self.last_draw, self.interval = metrics, None, -math.inf, 0.0
-        self.handle = display(display_id=True)
-
-    def update(self, history: History, force: bool = False) -> None:
-        from IPython.display import Image
-
-        now = time.perf_counter()
-        if not force and now - self.last_draw < self.interval:
-            return
-        self.fig = plot_history(history, self.metrics, fig=self.fig)
-        buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png")
-        self.handle.update(Image(data=buffer.getvalue()))
-        self.last_draw = time.perf_counter()
-        # Drawing must not slow training noticeably: wait ten drawing times between redraws.
-        self.interval = max(_LIVE_PLOT_MIN_INTERVAL, 10 * (self.last_draw - now))
 
 
 def _in_notebook() -> bool:
@@ -301,7 +223,8 @@ def meta_train(algorithm, tasks, *, n_steps: int, meta_batch_size: int, seed: in
         validate_every, checkpoint_every, log_every: intervals in steps; training metrics are
             averaged over each ``log_every`` steps.
         progress: show a ``tqdm`` progress bar with the latest metrics.
-        live_plot: in a notebook, redraw the learning curves in place while training.
+        live_plot: in a notebook, redraw the learning curves in place while training
+            (:class:`metalearn_helpers.plots.LivePlot`).
 
     Returns:
         The :class:`History` of the whole run (including the sessions before a resume).
@@ -354,7 +277,9 @@ class _Run:
         self.live = None
         if live_plot:
             if _in_notebook():
-                self.live = _LivePlot()
+                from .plots import LivePlot  # imported here: training draws only when asked
+
+                self.live = LivePlot()
             else:
                 warnings.warn("live_plot=True needs a Jupyter notebook; no live plot here "
                               "(use history.plot() afterwards).", stacklevel=3)

@@ -95,7 +95,7 @@ def episode_explorer(data, seed: int = 0):
     """
     from .episodes import OmniglotEpisodes
     from .omniglot import split_characters
-    from .plots import show_episode
+    from .image_plots import show_episode
 
     vinyals, lake = split_characters(data, "vinyals"), split_characters(data, "lake")
     splits = {"vinyals train": vinyals["train"], "vinyals val": vinyals["val"],
@@ -220,8 +220,8 @@ def metric_episode_explorer(data, protonet, matching=None, characters=None, seed
     Defined in notebook ``05_metric_based``. Controls: ways, shots, the episode's seed and
     "within one alphabet" (all classes from one alphabet, as in Lake et al. 2015, which is
     harder: similar-looking characters). Each row of the figure
-    (:func:`metalearn_helpers.plots.show_metric_predictions`) is one query: its nearest prototype
-    of the Prototypical Network (Snell et al. 2017, arXiv 1703.05175) and, when a Matching
+    (:func:`metalearn_helpers.image_plots.show_metric_predictions`) is one query: its nearest
+    prototype of the Prototypical Network (Snell et al. 2017, arXiv 1703.05175) and, when a Matching
     Network (Vinyals et al. 2016, arXiv 1606.04080) is given, its attention over the support set.
     The title gives both learners' accuracy on the episode's queries.
 
@@ -241,7 +241,7 @@ def metric_episode_explorer(data, protonet, matching=None, characters=None, seed
 
     from .episodes import OmniglotEpisodes
     from .omniglot import split_characters
-    from .plots import show_metric_predictions
+    from .image_plots import show_metric_predictions
     from .protonet import class_means, squared_distances
 
     characters = split_characters(data)["test"] if characters is None else characters
@@ -289,7 +289,7 @@ def mann_episode_explorer(learners: dict, tasks, seed: int = 0, max_seed: int = 
     access, Santoro et al. 2016, arXiv 1605.06065). Controls: the learner, the test episode and
     the time step ``t``. The left panel shows the drawing at step ``t`` with the label the
     network was given next to it (the previous step's, ``y_(t-1)``), its class probabilities
-    and the true label; the right panels are :func:`metalearn_helpers.plots.plot_memory_trace`
+    and the true label; the right panels are :func:`metalearn_helpers.image_plots.plot_memory_trace`
     up to step ``t``: which slots it wrote into and read from so far. The episode is run once
     per (learner, episode) (one forward pass) and cached; moving ``t`` only redraws.
 
@@ -304,7 +304,7 @@ def mann_episode_explorer(learners: dict, tasks, seed: int = 0, max_seed: int = 
     import numpy as np
     from matplotlib.figure import Figure
 
-    from .plots import plot_memory_trace
+    from .image_plots import plot_memory_trace
 
     traces = {}
     names = list(learners)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metalearn_helpers import training
+from metalearn_helpers import plots, training
 from metalearn_helpers.episodes import SinusoidTasks
-from metalearn_helpers.training import (History, checkpoint_step, meta_train, plot_history,
-                                        train_or_resume)
+from metalearn_helpers.plots import plot_history
+from metalearn_helpers.training import History, checkpoint_step, meta_train, train_or_resume
 
 TASKS = SinusoidTasks(k_shot=5, n_query=5)
 
@@ -134,7 +134,7 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
             updates.append(obj)
 
     monkeypatch.setattr(training, "_in_notebook", lambda: True)
-    monkeypatch.setattr(training, "_LIVE_PLOT_MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(plots.LivePlot, "min_interval", 0.0)
     monkeypatch.setattr(IPython.display, "display", lambda *a, **k: Handle())
     run(ToyRegression(), 10, live_plot=True)
     assert updates and all(isinstance(u, IPython.display.Image) for u in updates)
