@@ -28,8 +28,9 @@ import hashlib
 import os
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 ENV_DATA_DIR = "METALEARN_DATA_DIR"
 DIGEST_NAMES = {"md5": "md5", "sha256": "sha256",

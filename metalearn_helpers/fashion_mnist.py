@@ -34,8 +34,8 @@ import dataclasses
 import gzip
 import numbers
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -289,7 +289,7 @@ def draw_local_patients(labels: np.ndarray, k_shot: int, n_test: int,
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     positives, negatives = rng.permutation(np.flatnonzero(labels)), rng.permutation(
         np.flatnonzero(labels == 0))
-    n_test_pos = min(int(round(n_test * len(positives) / n)), len(positives))
+    n_test_pos = min(round(n_test * len(positives) / n), len(positives))
     n_test_pos = max(n_test_pos, n_test - len(negatives))
     test = np.concatenate([positives[:n_test_pos], negatives[:n_test - n_test_pos]])
     rest = rng.permutation(np.concatenate([positives[n_test_pos:],

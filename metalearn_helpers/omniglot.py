@@ -35,9 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .downloads import ENV_DATA_DIR, cache_dir  # noqa: F401  (re-exported: this module's API)
-from .downloads import (DataError, DataFiles, download_files, find_files, verify_file,
-                        write_atomically)
+from .downloads import (  # noqa: F401  (ENV_DATA_DIR and cache_dir: re-exported, this module's API)
+    ENV_DATA_DIR,
+    DataError,
+    DataFiles,
+    cache_dir,
+    download_files,
+    find_files,
+    verify_file,
+    write_atomically,
+)
 
 SPLITS = ("background", "evaluation")
 DRAWINGS_PER_CHARACTER = 20

@@ -257,7 +257,7 @@ def test_episodes_are_reproducible_and_batch(test_tasks):
     batch = next(test_tasks.batches(4, seed=0))
     assert batch.support_x.shape == (4, 25, 28, 28, 1) and batch.query_y.shape == (4, 75)
     dataset = episode_dataset(test_tasks, meta_batch_size=2, seed=0)
-    support_x, support_y, query_x, query_y = next(iter(dataset))
+    support_x, _, _, query_y = next(iter(dataset))
     assert tuple(support_x.shape) == (2, 25, 28, 28, 1) and tuple(query_y.shape) == (2, 75)
 
 
@@ -292,6 +292,6 @@ def re_shape(shape):
     (np.repeat(np.arange(4), 10), {"n_query": 2.0}, "n_query must be an int"),
 ])
 def test_bad_sampler_arguments(labels, kwargs, message):
-    arguments = dict(n_way=2, k_shot=1, n_query=1) | kwargs
+    arguments = {"n_way": 2, "k_shot": 1, "n_query": 1} | kwargs
     with pytest.raises((ValueError, TypeError), match=message):
         fm.LabelledImageEpisodes(np.zeros((40, 28, 28), np.uint8), labels, **arguments)
