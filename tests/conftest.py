@@ -25,7 +25,7 @@ from metalearn_helpers.downloads import DataFiles, cache_dir
 from metalearn_helpers.fashion_mnist import FASHION_MNIST_FILES
 from metalearn_helpers.heart_disease import HEART_DISEASE_FILES
 
-ZIP_NAMES = ("images_background.zip", "images_evaluation.zip")
+ZIP_NAMES = omniglot_module.OMNIGLOT_FILES.files
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 

@@ -43,15 +43,14 @@ def link_files(source, folder, names=NAMES):
 
 # --- The data ---------------------------------------------------------------------------------
 
-def test_counts(fashion, capsys, fashion_mnist_dir):
+def test_counts(fashion):
     assert fashion.train_images.shape == (60_000, 28, 28)
     assert fashion.test_images.shape == (10_000, 28, 28)
     assert fashion.train_images.dtype == fashion.test_images.dtype == np.uint8
     assert fashion.counts() == {"train": [6000] * 10, "test": [1000] * 10}
     assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[9] == "Ankle boot"
     assert np.median(fashion.train_images) == 0  # background is 0, as Omniglot's paper
-    fm.load_fashion_mnist(root=fashion_mnist_dir)
-    assert "train: 60,000 images, test: 10,000 images, 10 classes" in capsys.readouterr().out
+    assert "train: 60,000 images, test: 10,000 images, 10 classes" in fashion.summary()
 
 
 def test_few_shot_split(fashion):
