@@ -2,7 +2,10 @@
 
 Small modules, each with one job; each function's docstring names the notebook that teaches it:
 
+- ``downloads``: find, verify, download and atomically cache any data set's files.
 - ``omniglot``: find, verify, decode and cache Omniglot; the evaluation protocols' splits.
+- ``fashion_mnist``, ``heart_disease``: Fashion-MNIST with few-shot episodes from any labelled
+  images; UCI Heart Disease's four hospitals as few-shot tasks, with the Detrano 1989 anchor.
 - ``episodes``: N-way K-shot Omniglot episodes and sinusoid tasks, one sampling interface.
 - ``evaluation``: mean score with a 95 % confidence interval over test episodes.
 - ``models``, ``maml``, ``reptile``: the networks and the optimisation-based meta-learners.

@@ -17,6 +17,8 @@ Where the zips are looked for, in order:
 Every zip is checked against the official md5 or the sha256 of the course's repacked copy
 (same PNG bytes, rebuilt archive); anything else is refused. The images are decoded once into
 ``omniglot_<size>.npz`` in the cache folder (written atomically), so later loads take a second.
+Finding, checking and downloading are shared with the other data sets
+(:mod:`metalearn_helpers.downloads`).
 
 Reference: Lake, Salakhutdinov & Tenenbaum (2015), "Human-level concept learning through
 probabilistic program induction", Science 350(6266).
@@ -25,15 +27,24 @@ probabilistic program induction", Science 350(6266).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .downloads import (  # noqa: F401  (ENV_DATA_DIR and cache_dir: re-exported, this module's API)
+    ENV_DATA_DIR,
+    DataError,
+    DataFiles,
+    cache_dir,
+    download_files,
+    find_files,
+    verify_file,
+    write_atomically,
+)
 
 SPLITS = ("background", "evaluation")
 DRAWINGS_PER_CHARACTER = 20
@@ -61,15 +72,21 @@ ACCEPTED_CHECKSUMS = {
 }
 
 ENV_OMNIGLOT_DIR = "METALEARN_OMNIGLOT_DIR"
-ENV_DATA_DIR = "METALEARN_DATA_DIR"
 
 _PNG_PATH = re.compile(
     r"^images_(background|evaluation)/([^/]+)/(character\d+)/(\d{4})_(\d{2})\.png$"
 )
 
 
-class OmniglotError(RuntimeError):
+class OmniglotError(DataError):
     """Omniglot could not be found, verified or decoded; the message says what to do."""
+
+
+OMNIGLOT_FILES = DataFiles(
+    name="Omniglot", kind="an Omniglot zip", checksums=ACCEPTED_CHECKSUMS,
+    env_var=ENV_OMNIGLOT_DIR, subdir="omniglot", base_url=OFFICIAL_BASE_URL,
+    origin="the official release, https://github.com/brendenlake/omniglot", error=OmniglotError,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,17 +134,6 @@ class Omniglot:
         return "\n".join(lines)
 
 
-def cache_dir() -> Path:
-    """The course's cache folder: ``$METALEARN_DATA_DIR``, else the repository's ``data/``
-    (when the helpers run from a checkout), else ``~/.cache/metalearn``."""
-    if os.environ.get(ENV_DATA_DIR):
-        return Path(os.environ[ENV_DATA_DIR]).expanduser()
-    repo_data = Path(__file__).resolve().parents[1] / "data"
-    if repo_data.is_dir():
-        return repo_data
-    return Path.home() / ".cache" / "metalearn"
-
-
 def verify_zip(path: str | os.PathLike) -> str:
     """Check a zip against the accepted checksums; return which copy it is.
 
@@ -135,83 +141,18 @@ def verify_zip(path: str | os.PathLike) -> str:
         OmniglotError: unknown file name or a checksum that matches neither the official
             release nor the course's repacked copy.
     """
-    path = Path(path)
-    accepted = ACCEPTED_CHECKSUMS.get(path.name)
-    if accepted is None:
-        raise OmniglotError(f"{path.name} is not an Omniglot zip; expected one of "
-                            f"{sorted(ACCEPTED_CHECKSUMS)}.")
-    digests = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            for digest in digests.values():
-                digest.update(block)
-    for algorithm, digest in digests.items():
-        label = accepted[algorithm].get(digest.hexdigest())
-        if label:
-            return label
-    raise OmniglotError(
-        f"Checksum mismatch for {path}: sha256 {digests['sha256'].hexdigest()}, "
-        f"md5 {digests['md5'].hexdigest()}. Accepted: official md5 "
-        f"{next(iter(accepted['md5']))} or repacked sha256 {next(iter(accepted['sha256']))}. "
-        "The file is corrupt, truncated or not Omniglot: delete it and fetch it again."
-    )
+    return verify_file(OMNIGLOT_FILES, path)
 
 
 def download_omniglot(dest: str | os.PathLike, base_url: str = OFFICIAL_BASE_URL) -> Path:
     """Download both zips from ``base_url`` into ``dest`` with ``keras.utils.get_file`` and
     verify their checksums; a file that fails the check is deleted. Returns ``dest``."""
-    import keras
-
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ACCEPTED_CHECKSUMS:
-        target = dest / name
-        if target.exists():
-            verify_zip(target)
-            continue
-        with tempfile.TemporaryDirectory(dir=dest) as tmp:
-            try:
-                fetched = keras.utils.get_file(
-                    fname=name, origin=base_url + name, cache_dir=tmp, cache_subdir="."
-                )
-            except Exception as error:  # network errors come in many types
-                raise OmniglotError(
-                    f"Could not download {base_url + name}: {error}. Without internet, put "
-                    f"the two zips in a folder and set {ENV_OMNIGLOT_DIR} to it."
-                ) from error
-            verify_zip(fetched)
-            os.replace(fetched, target)
-    return dest
+    return download_files(OMNIGLOT_FILES, dest, base_url)
 
 
 def find_zips(root: str | os.PathLike | None = None, download: bool = True) -> dict[str, Path]:
     """Locate (or download) and verify both zips; see the module docstring for the order."""
-    candidates = []
-    if root is not None:
-        candidates.append(("argument root", Path(root)))
-    elif os.environ.get(ENV_OMNIGLOT_DIR):
-        candidates.append((ENV_OMNIGLOT_DIR, Path(os.environ[ENV_OMNIGLOT_DIR])))
-    candidates.append(("cache folder", cache_dir() / "omniglot"))
-    for where, folder in candidates:
-        zips = {name: folder / name for name in ACCEPTED_CHECKSUMS}
-        if all(p.is_file() for p in zips.values()):
-            for p in zips.values():
-                verify_zip(p)
-            return zips
-        if where != "cache folder":
-            missing = [n for n, p in zips.items() if not p.is_file()]
-            raise OmniglotError(
-                f"{where} points at {folder}, which lacks {', '.join(missing)}. "
-                "It must hold images_background.zip and images_evaluation.zip "
-                "(the official release, https://github.com/brendenlake/omniglot)."
-            )
-    if not download:
-        raise OmniglotError(
-            f"Omniglot not found. Set {ENV_OMNIGLOT_DIR} to a folder holding "
-            "images_background.zip and images_evaluation.zip, or allow the download."
-        )
-    folder = download_omniglot(cache_dir() / "omniglot")
-    return {name: folder / name for name in ACCEPTED_CHECKSUMS}
+    return find_files(OMNIGLOT_FILES, root, download=download, fetch=download_omniglot)
 
 
 def decode_zips(zips: dict[str, Path], image_size: int = 28) -> Omniglot:
@@ -262,16 +203,7 @@ def check_counts(data: Omniglot) -> None:
 
 
 def _save_atomically(path: Path, data: Omniglot) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **dataclasses.asdict(data))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomically(path, lambda f: np.savez(f, **dataclasses.asdict(data)), suffix=".npz.part")
 
 
 # Vinyals et al. (2016, arXiv 1606.04080) split used by Prototypical Networks (1703.05175) and

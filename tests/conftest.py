@@ -1,12 +1,15 @@
-"""Shared fixtures of the unit tests: the real Omniglot (decoded once per session), a network
-guard that keeps every test off the internet, and a local HTTP server for the download path.
+"""Shared fixtures of the unit tests: the real Omniglot (decoded once per session), the folders
+of the real Fashion-MNIST and Heart Disease files, a network guard that keeps every test off the
+internet, and local HTTP servers for the download path.
 
-The Omniglot zips are taken from ``$METALEARN_OMNIGLOT_DIR`` (else the course's cache folder);
-tests that need them are skipped with a message when neither holds them.
+Each data set's files are taken from its environment variable (``$METALEARN_OMNIGLOT_DIR``,
+``$METALEARN_FASHION_MNIST_DIR``, ``$METALEARN_HEART_DISEASE_DIR``), else the course's cache
+folder; tests that need them are skipped with a message when neither holds them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -18,30 +21,44 @@ from pathlib import Path
 import pytest
 
 from metalearn_helpers import omniglot as omniglot_module
+from metalearn_helpers.downloads import DataFiles, cache_dir
+from metalearn_helpers.fashion_mnist import FASHION_MNIST_FILES
+from metalearn_helpers.heart_disease import HEART_DISEASE_FILES
 
-ZIP_NAMES = ("images_background.zip", "images_evaluation.zip")
+ZIP_NAMES = omniglot_module.OMNIGLOT_FILES.files
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _find_zip_folder() -> Path | None:
+def _find_data_folder(files: DataFiles) -> Path:
+    """The folder holding all of a data set's files: its environment variable, else its cache
+    sub-folder; skips the test with a message when neither holds them."""
     candidates = []
-    if os.environ.get(omniglot_module.ENV_OMNIGLOT_DIR):
-        candidates.append(Path(os.environ[omniglot_module.ENV_OMNIGLOT_DIR]))
-    candidates.append(omniglot_module.cache_dir() / "omniglot")
+    if os.environ.get(files.env_var):
+        candidates.append(Path(os.environ[files.env_var]))
+    candidates.append(cache_dir() / files.subdir)
     for folder in candidates:
-        if all((folder / name).is_file() for name in ZIP_NAMES):
+        if all((folder / name).is_file() for name in files.files):
             return folder
-    return None
+    pytest.skip(f"{files.name} files not found: set {files.env_var} to the folder holding "
+                f"{files.files_text()}.")
 
 
 @pytest.fixture(scope="session")
 def zip_dir() -> Path:
     """The folder holding the two real Omniglot zips."""
-    folder = _find_zip_folder()
-    if folder is None:
-        pytest.skip(f"Omniglot zips not found: set {omniglot_module.ENV_OMNIGLOT_DIR} to the "
-                    "folder holding images_background.zip and images_evaluation.zip.")
-    return folder
+    return _find_data_folder(omniglot_module.OMNIGLOT_FILES)
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir() -> Path:
+    """The folder holding the four real Fashion-MNIST files."""
+    return _find_data_folder(FASHION_MNIST_FILES)
+
+
+@pytest.fixture(scope="session")
+def heart_disease_dir() -> Path:
+    """The folder holding the four real UCI Heart Disease files."""
+    return _find_data_folder(HEART_DISEASE_FILES)
 
 
 @pytest.fixture(scope="session")
@@ -102,18 +119,9 @@ def tamper():
     return _tamper
 
 
-@pytest.fixture(scope="module")
-def http_server(zip_dir, tmp_path_factory):
-    """A local HTTP server on 127.0.0.1 (free port). Returns its base URL; it serves
-    ``good/`` (copies of both real zips), ``tampered/`` (background zip with one byte changed,
-    good evaluation zip) and ``empty/`` (nothing: every request is a 404)."""
-    root = tmp_path_factory.mktemp("http_root")
-    for sub in ("good", "tampered", "empty"):
-        (root / sub).mkdir()
-    for name in ZIP_NAMES:
-        shutil.copyfile(zip_dir / name, root / "good" / name)
-        shutil.copyfile(zip_dir / name, root / "tampered" / name)
-    _tamper(root / "tampered" / "images_background.zip")
+@contextlib.contextmanager
+def _serve(root: Path):
+    """Serve ``root`` over HTTP on 127.0.0.1 (free port); yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -124,3 +132,43 @@ def http_server(zip_dir, tmp_path_factory):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def _serve_copies(folder: Path, names, tampered: str, tmp_path_factory):
+    """Serve ``good/`` (copies of ``names`` from ``folder``), ``tampered/`` (the same with one
+    byte of ``tampered`` changed) and ``empty/`` (nothing: every request is a 404)."""
+    root = tmp_path_factory.mktemp("http_root")
+    for sub in ("good", "tampered", "empty"):
+        (root / sub).mkdir()
+    for name in names:
+        shutil.copyfile(folder / name, root / "good" / name)
+        shutil.copyfile(folder / name, root / "tampered" / name)
+    _tamper(root / "tampered" / tampered)
+    return _serve(root)
+
+
+@pytest.fixture(scope="module")
+def http_server(zip_dir, tmp_path_factory):
+    """A local HTTP server on 127.0.0.1 (free port). Returns its base URL; it serves
+    ``good/`` (copies of both real zips), ``tampered/`` (background zip with one byte changed,
+    good evaluation zip) and ``empty/`` (nothing: every request is a 404)."""
+    with _serve_copies(zip_dir, ZIP_NAMES, "images_background.zip", tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fashion_mnist_server(fashion_mnist_dir, tmp_path_factory):
+    """Like ``http_server`` for the four Fashion-MNIST files (``tampered/``: the training
+    labels file has one byte changed)."""
+    with _serve_copies(fashion_mnist_dir, FASHION_MNIST_FILES.files,
+                       "train-labels-idx1-ubyte.gz", tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def heart_disease_server(heart_disease_dir, tmp_path_factory):
+    """Like ``http_server`` for the four Heart Disease files (``tampered/``: the Swiss file has
+    one byte changed)."""
+    with _serve_copies(heart_disease_dir, HEART_DISEASE_FILES.files,
+                       "processed.switzerland.data", tmp_path_factory) as url:
+        yield url
