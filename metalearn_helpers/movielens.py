@@ -202,8 +202,8 @@ def mae(y_true, y_pred) -> float:
 
 
 def ndcg_at_k(y_true, y_pred, k: int = 3) -> float:
-    """nDCG@k of one user's query items ranked by predicted rating, as MeLU defines it
-    (Lee et al. 2019, section 5): ``DCG@k = sum_{r=1..k} (2^R_r - 1) / log2(1 + r)``, with
+    """nDCG@k of one user's query items ranked by predicted rating, as MeLU defines it for its
+    experiments (Lee et al. 2019, arXiv 1908.00413, "evaluation metrics"): ``DCG@k = sum_{r=1..k} (2^R_r - 1) / log2(1 + r)``, with
     ``R_r`` the true rating of the item ranked r-th by the prediction, divided by the DCG@k of
     the items ranked by their true ratings. Ties in the prediction keep the given order; with
     fewer than k items all are used."""
