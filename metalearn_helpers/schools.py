@@ -26,8 +26,9 @@ import dataclasses
 
 import numpy as np
 
-from .episodes import Episode, stack_episodes
-from .rdata import check_int, content_error, load_rdataset, require_columns
+from .episodes import Episode, TaskFamily, as_rng
+from .checks import check_int
+from .rdata import content_error, load_rdataset, require_columns
 
 EXAM_STUDENTS, EXAM_SCHOOLS = 4059, 65
 COVARIATES = ("standLRT", "sex", "type")  # sex: 1 for M; type: 1 for single-sex (Sngl)
@@ -110,14 +111,14 @@ def split_schools(data, test_fraction: float = 0.2, seed: int = 0) -> SchoolSpli
     if not 1 <= n_test < len(schools):
         raise ValueError(f"test_fraction={test_fraction} of {len(schools)} schools leaves "
                          f"{n_test} test schools; need at least 1 and at most {len(schools) - 1}.")
-    test = np.random.default_rng(check_int("seed", seed)).choice(schools, n_test, replace=False)
+    test = np.random.default_rng(check_int("seed", seed, 0)).choice(schools, n_test, replace=False)
     return SchoolSplit(train=np.setdiff1d(schools, test), test=np.sort(test))
 
 
 def eligible_schools(data, k_shot: int, min_query: int = MIN_QUERY, schools=None) -> np.ndarray:
     """Sorted ids of the schools (among ``schools``, default all) with at least
     ``k_shot + min_query`` students, i.e. those that can serve a ``k_shot``-shot task."""
-    k_shot, min_query = check_int("k_shot", k_shot), check_int("min_query", min_query, 1)
+    k_shot, min_query = check_int("k_shot", k_shot, 0), check_int("min_query", min_query, 1)
     sizes = school_sizes(data)
     candidates = sorted(sizes) if schools is None else [_known_school(sizes, s) for s in schools]
     return np.array([s for s in candidates if sizes[s] >= k_shot + min_query], dtype=np.int64)
@@ -142,7 +143,7 @@ def school_episode(data, school: int, k_shot: int, seed: int = 0, covariates=("s
     """
     sizes = school_sizes(data)
     school = _known_school(sizes, school)
-    k_shot, min_query = check_int("k_shot", k_shot), check_int("min_query", min_query, 1)
+    k_shot, min_query = check_int("k_shot", k_shot, 0), check_int("min_query", min_query, 1)
     if n_query is not None:
         min_query = max(min_query, check_int("n_query", n_query, 1))
     if sizes[school] < k_shot + min_query:
@@ -151,14 +152,14 @@ def school_episode(data, school: int, k_shot: int, seed: int = 0, covariates=("s
             f"plus at least {min_query} query students need {k_shot + min_query}. "
             f"eligible_schools(data, {k_shot}) lists the schools that are large enough.")
     rows = np.flatnonzero(data["school"].to_numpy() == school)
-    rows = np.random.default_rng([check_int("seed", seed), school]).permutation(rows)
+    rows = np.random.default_rng([check_int("seed", seed, 0), school]).permutation(rows)
     support, query = rows[:k_shot], rows[k_shot:k_shot + n_query if n_query else None]
     x, y = exam_features(data, covariates), data["normexam"].to_numpy(np.float32)[:, None]
     return Episode(x[support], y[support], x[query], y[query],
                    info={"school": np.int64(school), "support_rows": support, "query_rows": query})
 
 
-class SchoolTasks:
+class SchoolTasks(TaskFamily):
     """K-shot tasks from a set of schools, for meta-training: each task is a school drawn
     uniformly among ``schools`` that have ``k_shot + n_query`` students, with ``k_shot`` support
     and ``n_query`` query students (fixed sizes, so tasks stack into meta-batches).
@@ -184,14 +185,8 @@ class SchoolTasks:
 
     def sample(self, seed=None) -> Episode:
         """One task; ``seed`` is an int, a ``numpy.random.Generator`` or ``None``."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = as_rng(seed)
         school = int(rng.choice(self.schools))
         return school_episode(self.data, school, self.k_shot, int(rng.integers(2**31)),
                               self.covariates, n_query=self.n_query)
 
-    def batches(self, meta_batch_size: int, seed=None):
-        """Yield meta-batches of ``meta_batch_size`` stacked tasks, forever."""
-        check_int("meta_batch_size", meta_batch_size, 1)
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        while True:
-            yield stack_episodes([self.sample(rng) for _ in range(meta_batch_size)])

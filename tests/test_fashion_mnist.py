@@ -11,7 +11,7 @@ import pytest
 
 from metalearn_helpers import fashion_mnist as fm
 from metalearn_helpers.downloads import ENV_DATA_DIR, verify_file
-from metalearn_helpers.episodes import episode_dataset
+from metalearn_helpers.episodes import LabelledImageEpisodes, episode_dataset
 from metalearn_helpers.fashion_mnist import FashionMNISTError
 
 NAMES = fm.FASHION_MNIST_FILES.files
@@ -222,7 +222,7 @@ def test_default_download_goes_to_keras_url(no_env, network_guard):
 
 @pytest.fixture(scope="module")
 def test_tasks(fashion):
-    return fm.LabelledImageEpisodes(*fm.few_shot_split(fashion, "test"), n_way=5, k_shot=5,
+    return LabelledImageEpisodes(*fm.few_shot_split(fashion, "test"), n_way=5, k_shot=5,
                                     n_query=15)
 
 
@@ -240,7 +240,7 @@ def test_episode_shapes_labels_and_disjointness(test_tasks):
 
 def test_episode_images_match_their_class(fashion):
     images, labels = fm.few_shot_split(fashion, "test")
-    tasks = fm.LabelledImageEpisodes(images, labels, n_way=3, k_shot=2, n_query=1)
+    tasks = LabelledImageEpisodes(images, labels, n_way=3, k_shot=2, n_query=1)
     episode = tasks.sample(np.random.default_rng(3))
     for label, cls in enumerate(episode.info["classes"]):
         assert np.all(labels[episode.info["images"][label]] == cls)
@@ -262,7 +262,7 @@ def test_episodes_are_reproducible_and_batch(test_tasks):
 
 def test_channel_axis_and_float_images_are_accepted():
     images = np.random.default_rng(0).random((40, 8, 8, 1)).astype(np.float32)
-    tasks = fm.LabelledImageEpisodes(images, np.repeat(np.arange(4), 10), n_way=2, k_shot=3,
+    tasks = LabelledImageEpisodes(images, np.repeat(np.arange(4), 10), n_way=2, k_shot=3,
                                      n_query=2)
     episode = tasks.sample(0)
     assert episode.support_x.shape == (6, 8, 8, 1)
@@ -273,7 +273,7 @@ def test_channel_axis_and_float_images_are_accepted():
 def test_wrong_image_shape_is_refused(shape):
     with pytest.raises(ValueError, match=r"images must be grey images of shape \(n_images, "
                                          rf"height, width\).*got shape {re_shape(shape)}"):
-        fm.LabelledImageEpisodes(np.zeros(shape, np.uint8), np.zeros(shape[0], int), n_way=2,
+        LabelledImageEpisodes(np.zeros(shape, np.uint8), np.zeros(shape[0], int), n_way=2,
                                  k_shot=1, n_query=1)
 
 
@@ -293,4 +293,4 @@ def re_shape(shape):
 def test_bad_sampler_arguments(labels, kwargs, message):
     arguments = {"n_way": 2, "k_shot": 1, "n_query": 1} | kwargs
     with pytest.raises((ValueError, TypeError), match=message):
-        fm.LabelledImageEpisodes(np.zeros((40, 28, 28), np.uint8), labels, **arguments)
+        LabelledImageEpisodes(np.zeros((40, 28, 28), np.uint8), labels, **arguments)
