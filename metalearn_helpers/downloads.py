@@ -15,7 +15,7 @@ course's cache folder and its official URL. :func:`find_files` looks for the fil
    rename, so a half-downloaded or wrong file never sits where a later run would find it.
 
 A file is used only if one of its checksums is listed: the official release's, or that of the
-course's offline copy (``../shared/data/*/SOURCE.md``). Checksums are of the file's bytes
+course's offline copy (listed in ``data/README.md``). Checksums are of the file's bytes
 (``"md5"``, ``"sha256"``) or, for a gzip file that a repackager recompressed, of its decompressed
 bytes (``"sha256_gunzip"``). Anything else is refused with the checksums found and accepted.
 """

@@ -16,7 +16,7 @@ Where the files are looked for, in order (see :mod:`metalearn_helpers.downloads`
 4. otherwise they are downloaded from Keras' URL (:data:`OFFICIAL_BASE_URL`) into that folder.
 
 Each file must match the official release's md5 or the sha256 of its decompressed content listed
-in ``../shared/data/fashion-mnist/SOURCE.md`` (the course's offline copy, whose two image files
+in ``data/README.md`` (an offline copy whose two image files
 were recompressed by Debian); anything else is refused. Verifying and reading the four files
 takes 2-3 seconds, so nothing decoded is cached.
 
@@ -51,7 +51,7 @@ EXPECTED_PER_CLASS = {"train": 6000, "test": 1000}
 _OFFICIAL = "official release"
 _CONTENT = "official content (course's recompressed copy)"
 # Official md5 of each .gz (zalandoresearch/fashion-mnist README) and the sha256 of its
-# decompressed bytes (../shared/data/fashion-mnist/SOURCE.md).
+# decompressed bytes (data/README.md).
 ACCEPTED_CHECKSUMS = {
     "train-images-idx3-ubyte.gz": {
         "md5": {"8d4fb7e6c68d591d4c3dfef9ec88bf0d": _OFFICIAL},

@@ -15,7 +15,7 @@ Where the four ``processed.*.data`` files are looked for, in order (see
 environment variable ``METALEARN_HEART_DISEASE_DIR``, the cache folder's ``heart-disease/``, else
 a download from the UCI archive (:data:`OFFICIAL_BASE_URL`). Each file must match the sha256 of
 UCI's file (``?`` for missing) or of the course's offline copy (the same values with ``NaN`` for
-missing, ``../shared/data/heart-disease/SOURCE.md``); anything else is refused.
+missing, see ``data/README.md``); anything else is refused.
 
 Preprocessing (:meth:`HeartDisease.patients`, :func:`fit_standardiser`), decided once here:
 

@@ -62,6 +62,36 @@ class Learner:
         return float(np.mean(predictions == episode.query_y))
 
 
+class EpisodicClassifier(Learner):
+    """A learner that labels queries by comparing them with the episode's support set, trained by
+    one optimizer step per meta-batch on the query cross-entropy: Prototypical Networks (Snell et
+    al. 2017, arXiv 1703.05175) and Matching Networks (Vinyals et al. 2016, arXiv 1606.04080).
+
+    Subclasses define ``episode_logits(support_x, support_y, query_x, n_way, training)`` (query
+    logits, or log-probabilities, with any leading meta-batch axes), ``trained_variables()`` and
+    ``self.optimizer``.
+    """
+
+    @tf.function
+    def train_step(self, support_x, support_y, query_x, query_y):
+        """One update on a meta-batch of episodes (the papers use one episode per update)."""
+        n_way = tf.reduce_max(support_y) + 1
+        with tf.GradientTape() as tape:
+            logits = self.episode_logits(support_x, support_y, query_x, n_way, training=True)
+            loss, accuracy = task_loss_and_metric("classification", query_y, logits)
+        variables = self.trained_variables()
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return {"loss": loss, "accuracy": accuracy}
+
+
+def halving_adam(learning_rate: float, halve_every: int):
+    """Adam whose learning rate halves every ``halve_every`` updates, the schedule of Snell et
+    al.'s Prototypical Networks (arXiv 1703.05175, section 3.1), also used for Matching Nets."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, decay_steps=halve_every, decay_rate=0.5, staircase=True)
+    return keras.optimizers.Adam(schedule)
+
+
 def check_learner(learner, needs=PROTOCOL) -> None:
     """Raise ``TypeError`` naming what is missing when ``learner`` lacks a part of the protocol
     that the caller ``needs`` (default: all of it; :func:`~metalearn_helpers.training.meta_train`

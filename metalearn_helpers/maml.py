@@ -27,7 +27,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .checks import check_choice, check_int, check_positive
+from .checks import check_built_model, check_choice, check_int, check_positive
 from .learners import (TASK_TYPES, Learner, mean_meta_gradient, metric_name,
                        task_loss_and_metric, variable_tensors)
 
@@ -68,10 +68,7 @@ class MAML(Learner):
     def __init__(self, model, inner_lr: float, inner_steps: int = 1, first_order: bool = False,
                  task_type: str = "classification", meta_optimizer=None,
                  eval_inner_steps: int | None = None):
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
-        if not model.built or not model.trainable_variables:
-            raise ValueError("model must be built (give it an Input) and have trainable weights.")
+        check_built_model("model", model)
         check_positive("inner_lr", inner_lr)
         check_int("inner_steps", inner_steps)
         eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
@@ -159,8 +156,7 @@ class MetaSGD(MAML):
 
     def __init__(self, model, inner_lr: float, **kwargs):
         check_positive("inner_lr", inner_lr)
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+        check_built_model("model", model)
         self.inner_lrs = [keras.Variable(keras.initializers.Constant(float(inner_lr))(
                                              v.shape, dtype=v.dtype), dtype=v.dtype,
                                          name=f"alpha_{i}")

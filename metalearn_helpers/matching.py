@@ -19,9 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .checks import check_built_model, check_int
 from .episodes import check_episode
-from .checks import check_int
-from .learners import Learner, task_loss_and_metric
+from .learners import EpisodicClassifier, halving_adam
 
 
 def cosine_similarities(queries, support):
@@ -59,7 +59,7 @@ def class_log_probabilities(attention_logits, support_labels, n_way):
             - tf.reduce_logsumexp(attention_logits, axis=-1, keepdims=True))
 
 
-class MatchingNetwork(Learner):
+class MatchingNetwork(EpisodicClassifier):
     """Matching Networks (Vinyals et al. 2016, arXiv 1606.04080).
 
     A query's class distribution is the attention-weighted sum of the support labels (eq. 1),
@@ -109,20 +109,14 @@ class MatchingNetwork(Learner):
 
     def __init__(self, embedding, fce: bool = False, fce_processing_steps: int | None = None,
                  learning_rate: float = 1e-3, halve_every: int = 2000, optimizer=None):
-        if not isinstance(embedding, keras.Model):
-            raise TypeError(f"embedding must be a keras.Model, got {type(embedding).__name__}.")
-        if not embedding.built or not embedding.trainable_variables:
-            raise ValueError("embedding must be built (give it an Input) and have weights.")
+        check_built_model("embedding", embedding)
         if len(embedding.output_shape) != 2 or embedding.output_shape[-1] is None:
             raise ValueError(f"embedding must map each image to a vector (batch, dim), but its "
                              f"output shape is {embedding.output_shape}.")
         if fce_processing_steps is not None:
             check_int("fce_processing_steps", fce_processing_steps)
-        if optimizer is None:
-            schedule = keras.optimizers.schedules.ExponentialDecay(
-                learning_rate, decay_steps=halve_every, decay_rate=0.5, staircase=True)
-            optimizer = keras.optimizers.Adam(schedule)
-        self.embedding, self.optimizer, self.fce = embedding, optimizer, bool(fce)
+        self.embedding, self.fce = embedding, bool(fce)
+        self.optimizer = optimizer or halving_adam(learning_rate, halve_every)
         self.fce_processing_steps = fce_processing_steps
         self.fce_layers = {}
         if self.fce:
@@ -135,11 +129,11 @@ class MatchingNetwork(Learner):
             }
             self.fce_layers["support_lstm"].build((None, None, dim))
             self.fce_layers["query_lstm"].build((None, 2 * dim))
-        self.optimizer.build(self._trainable_variables())
-        self._logits = tf.function(self._episode_logits, reduce_retracing=True)
+        self.optimizer.build(self.trained_variables())
+        self._logits = tf.function(self.episode_logits, reduce_retracing=True)
         self._attention = tf.function(self._episode_attention, reduce_retracing=True)
 
-    def _trainable_variables(self) -> list:
+    def trained_variables(self) -> list:
         return self.embedding.trainable_variables + [
             v for layer in self.fce_layers.values() for v in layer.trainable_variables]
 
@@ -186,25 +180,13 @@ class MatchingNetwork(Learner):
         length = tf.sqrt(tf.reduce_sum(tf.square(queries), -1, keepdims=True) + 1e-12)
         return length * cosine_similarities(queries, support)
 
-    def _episode_logits(self, support_x, support_y, query_x, n_way, training=False):
+    def episode_logits(self, support_x, support_y, query_x, n_way, training=False):
         """Log-probabilities ``(batch, n_query, n_way)`` of a meta-batch's queries."""
         logits = self._attention_logits(support_x, query_x, training)
         return class_log_probabilities(logits, support_y, n_way)
 
     def _episode_attention(self, support_x, query_x):
         return tf.nn.softmax(self._attention_logits(support_x, query_x, training=False))
-
-    @tf.function
-    def train_step(self, support_x, support_y, query_x, query_y):
-        """One update on a meta-batch of episodes."""
-        n_way = tf.reduce_max(support_y) + 1
-        with tf.GradientTape() as tape:
-            log_probs = self._episode_logits(support_x, support_y, query_x, n_way, training=True)
-            # Log-probabilities are logits whose softmax is the probability itself.
-            loss, accuracy = task_loss_and_metric("classification", query_y, log_probs)
-        variables = self._trainable_variables()
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        return {"loss": loss, "accuracy": accuracy}
 
     # -- one test episode ---------------------------------------------------------------------
     @staticmethod

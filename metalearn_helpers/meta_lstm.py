@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .checks import check_int, check_positive
+from .checks import check_built_model, check_int, check_positive
 from .learners import Learner, mean_meta_gradient, task_loss_and_metric, variable_tensors
 
 PREPROCESSING_P = 10.0
@@ -183,10 +183,7 @@ class MetaLearnerLSTM(Learner):
 
     def __init__(self, model, inner_steps: int = 5, eval_inner_steps: int | None = None,
                  hidden_size: int = 20, meta_optimizer=None, clipnorm: float | None = 0.25):
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
-        if not model.built or not model.trainable_variables:
-            raise ValueError("model must be built (give it an Input) and have trainable weights.")
+        check_built_model("model", model)
         check_int("inner_steps", inner_steps)
         eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
         check_int("eval_inner_steps", eval_inner_steps)

@@ -19,7 +19,7 @@ class BatchStatNorm(keras.layers.Layer):
     Written out instead of using ``keras.layers.BatchNormalization`` because on the TensorFlow
     backend the latter computes the variance around ``stop_gradient(mean)`` (``tf.nn.moments``):
     first derivatives are unaffected, but second-order MAML meta-gradients come out wrong
-    (measured 47 % off on a Conv-4; see the course's NOTES). Here the variance is
+    (measured 47 % off on a Conv-4; CONTRIBUTING.md, "Correctness traps"). Here the variance is
     ``mean(square(x - mean))`` with nothing stopped, so second derivatives are exact.
 
     Args:

@@ -55,7 +55,7 @@ EXPECTED_COUNTS = {  # split: (alphabets, characters)
 OFFICIAL_BASE_URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
 
 # Accepted checksums of each zip: the official release (md5, as listed by torchvision) and the
-# course's repacked offline copy (sha256, see ../shared/data/omniglot/SOURCE.md).
+# course's repacked offline copy (sha256, see data/README.md).
 ACCEPTED_CHECKSUMS = {
     "images_background.zip": {
         "md5": {"68d2efa1b9178cc56df9314c21c6e718": "official release"},

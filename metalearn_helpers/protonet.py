@@ -13,11 +13,11 @@ Usage (the same shape as every learner of the course)::
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from .checks import check_built_model
 from .episodes import check_episode
-from .learners import Learner, task_loss_and_metric
+from .learners import EpisodicClassifier, halving_adam
 
 
 def class_means(embeddings, labels, n_way):
@@ -38,7 +38,7 @@ def squared_distances(queries, prototypes):
     return tf.reduce_sum(tf.square(queries[..., :, None, :] - prototypes[..., None, :, :]), -1)
 
 
-class ProtoNet(Learner):
+class ProtoNet(EpisodicClassifier):
     """Prototypical Networks (Snell et al. 2017, arXiv 1703.05175).
 
     An embedding network maps images to vectors; a class is represented by the mean embedding of
@@ -60,17 +60,14 @@ class ProtoNet(Learner):
 
     def __init__(self, embedding, learning_rate: float = 1e-3, halve_every: int = 2000,
                  optimizer=None):
-        if not isinstance(embedding, keras.Model):
-            raise TypeError(f"embedding must be a keras.Model, got {type(embedding).__name__}.")
-        if not embedding.built or not embedding.trainable_variables:
-            raise ValueError("embedding must be built (give it an Input) and have weights.")
-        if optimizer is None:
-            schedule = keras.optimizers.schedules.ExponentialDecay(
-                learning_rate, decay_steps=halve_every, decay_rate=0.5, staircase=True)
-            optimizer = keras.optimizers.Adam(schedule)
-        self.embedding, self.optimizer = embedding, optimizer
+        check_built_model("embedding", embedding)
+        self.embedding = embedding
+        self.optimizer = optimizer or halving_adam(learning_rate, halve_every)
         self.optimizer.build(embedding.trainable_variables)
-        self._logits = tf.function(self._episode_logits, reduce_retracing=True)
+        self._logits = tf.function(self.episode_logits, reduce_retracing=True)
+
+    def trained_variables(self) -> list:
+        return self.embedding.trainable_variables
 
     @property
     def meta_variables(self) -> list:
@@ -78,7 +75,7 @@ class ProtoNet(Learner):
         averages (what :func:`metalearn_helpers.experiments.save_weights` stores)."""
         return list(self.embedding.weights)
 
-    def _episode_logits(self, support_x, support_y, query_x, n_way, training=False):
+    def episode_logits(self, support_x, support_y, query_x, n_way, training=False):
         """Negative squared distances of queries to prototypes; any leading (meta-batch) axes.
         Support and query go through the embedding as one batch, as in the paper's code."""
         n_support = tf.shape(support_x)[-4]
@@ -89,17 +86,6 @@ class ProtoNet(Learner):
         embedded = tf.reshape(embedded, tf.concat([lead, [-1, tf.shape(embedded)[-1]]], 0))
         prototypes = class_means(embedded[..., :n_support, :], support_y, n_way)
         return -squared_distances(embedded[..., n_support:, :], prototypes)
-
-    @tf.function
-    def train_step(self, support_x, support_y, query_x, query_y):
-        """One update on a meta-batch of episodes (the paper uses one episode per update)."""
-        n_way = tf.reduce_max(support_y) + 1
-        with tf.GradientTape() as tape:
-            logits = self._episode_logits(support_x, support_y, query_x, n_way, training=True)
-            loss, accuracy = task_loss_and_metric("classification", query_y, logits)
-        variables = self.embedding.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        return {"loss": loss, "accuracy": accuracy}
 
     def logits(self, support_x, support_y, query_x):
         """Logits ``(n_query, n_way)`` of one episode's queries (no meta-batch axis), at test

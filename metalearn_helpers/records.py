@@ -36,7 +36,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .papers import OMNIGLOT_SETTINGS
+from .papers import (HUMAN_RESULTS_BY_INSTANCE, INSTANCES, OMNIGLOT_RESULTS, OMNIGLOT_SETTINGS,
+                     RESULTS_BY_INSTANCE)
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 QUERIES_PER_CLASS = 15  # the course's own Omniglot test: 15 query drawings per class
@@ -317,4 +318,89 @@ def results_table(records: list[dict] | None = None, *, algorithms=None,
     if protocol is not None:
         records = [r for r in records if r.get("protocol", "vinyals") == protocol]
     rows = omniglot_rows(records) or sinusoid_rows(records)
+    return markdown_table(rows + list(extra_rows))
+
+
+def score_row(run: str, algorithm: str | None, n_way: int, k_shot: int, score) -> dict:
+    """A row of :func:`omniglot_rows`' columns for a score measured in a notebook (a
+    :class:`~metalearn_helpers.evaluation.ScoreWithCI` of accuracies in [0, 1]), next to the
+    published number of ``algorithm`` for that setting; for ``extra_rows`` of
+    :func:`results_table`."""
+    published = OMNIGLOT_RESULTS.get((algorithm, n_way, k_shot))
+    paper = ("n/a" if published is None else f"{published[0]} %" if published[1] is None
+             else f"{published[0]} ± {published[1]} %")
+    return {"run": run, "test task": f"{n_way}-way {k_shot}-shot",
+            "test accuracy (600 episodes)": f"{100 * score.mean:.2f} ± {100 * score.ci95:.2f} % "
+                                            f"({score.n} episodes)",
+            "paper": paper, "steps trained / planned": "–", "s per step": "–", "target": "–"}
+
+
+def instance_table(records: list[dict], live: dict | None = None) -> str:
+    """Santoro et al.'s Table 1 layout as Markdown: accuracy (%) at each presentation of
+    :data:`papers.INSTANCES` for notebook-measured curves ``live`` (``{label: {k:
+    ScoreWithCI}}``), for every sequence learner's record, and the paper's and the humans' rows."""
+    columns = INSTANCES
+    rows = [{"learner": label, **{f"presentation {k}": f"{100 * s[k].mean:.1f} ± "
+                                                       f"{100 * s[k].ci95:.1f}" for k in columns}}
+            for label, s in (live or {}).items()]
+    for r in records:
+        by_k = {t["instance"]: t for t in r["tests"] if "instance" in t}
+        if by_k:
+            rows.append({"learner": f"{r['name']}, record ({r['steps']:,} meta-steps)",
+                         **{f"presentation {k}": f"**{by_k[k]['accuracy']:.1f} ± "
+                                                 f"{by_k[k]['ci95']:.1f}**" if k in by_k else "–"
+                            for k in columns}})
+    for name in ("mann", "lstm"):
+        rows.append({"learner": f"{name.upper()}, paper",
+                     **{f"presentation {k}": f"{RESULTS_BY_INSTANCE[name][k]}" for k in columns}})
+    rows.append({"learner": "humans, paper",
+                 **{f"presentation {k}": f"{HUMAN_RESULTS_BY_INSTANCE[k]}" for k in columns}})
+    return markdown_table(rows)
+
+
+def _record_tests(records: list[dict], name: str) -> list[tuple[dict, dict]]:
+    return [(r, t) for r in records if r["algorithm"] == name for t in r["tests"]]
+
+
+def _method_accuracy(records: list[dict], name: str, adaptation, k_shot: int) -> str:
+    """A method's 5-way ``k_shot`` accuracy on the course's test (15 queries per class), or, for
+    a sequence learner, its accuracy at the 2nd presentation (in the 1-shot column)."""
+    if OMNIGLOT_SETTINGS[name].get("evaluation") == "by_instance":
+        found = [(r, t) for r, t in _record_tests(records, name) if t.get("instance") == 2]
+        if k_shot != 1 or not found:
+            return "–" if k_shot != 1 else "no record"
+        r, t = found[0]
+        return f"2nd presentation: {t['accuracy']:.1f} ± {t['ci95']:.1f} ({r['steps']:,} steps)"
+    found = [(r, t) for r, t in _record_tests(records, name)
+             if (t["n_way"], t["k_shot"]) == (5, k_shot) and t.get("adaptation") == adaptation
+             and "instance" not in t and t["n_query"] == QUERIES_PER_CLASS]
+    if not found:
+        return "no record"
+    r, t = found[0]
+    return (f"**{t['accuracy']:.1f} ± {t['ci95']:.1f}** ({r['steps']:,} steps"
+            + ("" if r["finished"] else ", unfinished") + ")")
+
+
+def method_row(label: str, one_shot: str, five_shot: str, seconds: str, meta_batch: str,
+               parameters: int) -> dict:
+    """One row of :func:`method_table` (also for a notebook's live runs)."""
+    return {"method": label, "5-way 1-shot (%)": one_shot, "5-way 5-shot (%)": five_shot,
+            "s / meta-step (1-shot / 5-shot)": seconds, "meta-batch": meta_batch,
+            "parameters": f"{parameters:,}"}
+
+
+def method_table(records: list[dict], methods, parameters: dict, extra_rows=()) -> str:
+    """Every method side by side (notebook 06, section 4), as Markdown: for each ``(algorithm,
+    label, adaptation)`` of ``methods``, its records' 5-way 1- and 5-shot accuracy, seconds per
+    meta-step, meta-batch and ``parameters[algorithm]`` (meta-learned numbers)."""
+    rows = []
+    for name, label, adaptation in methods:
+        setting = OMNIGLOT_SETTINGS[name]
+        by_shot = sorted(_record_tests(records, name), key=lambda pair: pair[0]["k_shot"])
+        seconds = dict.fromkeys(f"{r['seconds_per_step']:.2f}" for r, _ in by_shot)
+        rows.append(method_row(
+            label, _method_accuracy(records, name, adaptation, 1),
+            _method_accuracy(records, name, adaptation, 5), " / ".join(seconds) or "–",
+            f"{setting['batch_size']} images" if "batch_size" in setting else
+            f"{setting.get('train_way', 5)}-way × {setting['meta_batch_size']}", parameters[name]))
     return markdown_table(rows + list(extra_rows))

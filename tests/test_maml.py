@@ -115,7 +115,7 @@ def _moments_norm(h):  # what Keras BatchNormalization does on the TensorFlow ba
 
 
 def test_tf_nn_moments_gives_wrong_second_order_gradients():
-    """The trap BatchStatNorm avoids (see NOTES): tf.nn.moments computes the variance around
+    """The trap BatchStatNorm avoids (CONTRIBUTING.md, "Correctness traps"): tf.nn.moments computes the variance around
     stop_gradient(mean). Values and first derivatives agree, meta-gradients do not."""
     w0 = tf.constant([0.3, -1.2, 0.8], dtype=tf.float64)
     grads = {}
