@@ -175,8 +175,8 @@ class FineTuneBaseline(Learner):
         adaptation: ``"centroid"`` or ``"linear"``.
         distance: ``"euclidean"`` or ``"cosine"``, for ``"centroid"``.
         head: ``"linear"`` (Baseline) or ``"cosine"`` (Baseline++).
-        learning_rate: pre-training Adam learning rate (Chen et al.: PyTorch's default, 1e-3).
-        optimizer: a Keras optimizer to use instead.
+        meta_lr: pre-training Adam learning rate (Chen et al.: PyTorch's default, 1e-3).
+        meta_optimizer: a Keras optimizer to use instead.
         finetune_epochs, finetune_lr, finetune_batch_size: test-time fine-tuning (100, 0.01, 4).
         seed: of the fresh heads' initialisation and mini-batch order.
 
@@ -189,8 +189,8 @@ class FineTuneBaseline(Learner):
     """
 
     def __init__(self, embedding, n_classes: int, adaptation: str = "centroid", *,
-                 distance: str = "euclidean", head: str = "linear", learning_rate: float = 1e-3,
-                 optimizer=None, finetune_epochs: int = 100, finetune_lr: float = 0.01,
+                 distance: str = "euclidean", head: str = "linear", meta_lr: float = 1e-3,
+                 meta_optimizer=None, finetune_epochs: int = 100, finetune_lr: float = 0.01,
                  finetune_batch_size: int = 4, seed: int = 0):
         check_built_model("embedding", embedding)
         if len(embedding.output_shape) != 2:
@@ -209,8 +209,8 @@ class FineTuneBaseline(Learner):
         self.head.build(embedding.output_shape)
         self.finetune_epochs, self.finetune_lr = int(finetune_epochs), float(finetune_lr)
         self.finetune_batch_size, self.seed = int(finetune_batch_size), int(seed)
-        self.optimizer = optimizer or keras.optimizers.Adam(learning_rate)
-        self.optimizer.build(self._trainable_variables())
+        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(meta_lr)
+        self.meta_optimizer.build(self._trainable_variables())
         self.fine_tune = tf.function(self._fine_tune, reduce_retracing=True)
         self._logits = tf.function(self._episode_logits, reduce_retracing=True)
 
@@ -233,7 +233,7 @@ class FineTuneBaseline(Learner):
             loss, accuracy = task_loss_and_metric("classification", tf.reshape(support_y, [-1]),
                                                   logits)
         variables = self._trainable_variables()
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.meta_optimizer.apply(tape.gradient(loss, variables), variables)
         return {"loss": loss, "accuracy": accuracy}
 
     # -- test time ------------------------------------------------------------------------------
@@ -304,4 +304,4 @@ class FineTuneBaseline(Learner):
 
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume pre-training."""
-        return {"embedding": self.embedding, "head": self.head, "optimizer": self.optimizer}
+        return {"embedding": self.embedding, "head": self.head, "optimizer": self.meta_optimizer}

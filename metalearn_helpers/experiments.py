@@ -71,11 +71,9 @@ def make_algorithm(name: str, n_way: int, n_steps: int | None = None, protocol: 
     paper = setting(name)
     k_shot = default_k_shot(name) if k_shot is None else k_shot
     kwargs = {**hyperparameters(name, k_shot), **overrides}
+    kwargs.setdefault("meta_lr", paper["meta_lr"])
     if paper["learner"] == "reptile":
-        kwargs.setdefault("meta_lr", paper["meta_lr"])
         kwargs.setdefault("annealing_steps", n_steps or paper["n_steps"])
-    elif paper["learner"] in ("maml", "metasgd", "metalstm"):
-        kwargs.setdefault("meta_optimizer", keras.optimizers.Adam(paper["meta_lr"]))
     elif paper["learner"] == "baseline":
         kwargs.setdefault("n_classes", TRAINING_CLASSES[protocol])
     learner = LEARNERS[paper["learner"]]

@@ -69,7 +69,7 @@ class EpisodicClassifier(Learner):
 
     Subclasses define ``episode_logits(support_x, support_y, query_x, n_way, training)`` (query
     logits, or log-probabilities, with any leading meta-batch axes), ``trained_variables()`` and
-    ``self.optimizer``.
+    ``self.meta_optimizer``.
     """
 
     @tf.function
@@ -80,7 +80,7 @@ class EpisodicClassifier(Learner):
             logits = self.episode_logits(support_x, support_y, query_x, n_way, training=True)
             loss, accuracy = task_loss_and_metric("classification", query_y, logits)
         variables = self.trained_variables()
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.meta_optimizer.apply(tape.gradient(loss, variables), variables)
         return {"loss": loss, "accuracy": accuracy}
 
 

@@ -52,7 +52,8 @@ class MAML(Learner):
         first_order: drop second derivatives (cheaper; section 5.2).
         task_type: ``"classification"`` (cross-entropy on logits, accuracy) or ``"regression"``
             (mean squared error).
-        meta_optimizer: Keras optimizer of the outer loop (default ``Adam(1e-3)``).
+        meta_lr: learning rate of the default outer optimizer, ``Adam`` (paper: 0.001).
+        meta_optimizer: a Keras optimizer for the outer loop instead.
 
     Speed on CPU: a Conv-4 meta-step is about 1,500 small ops, so start TensorFlow with one
     thread per op and several ops in parallel (``TF_NUM_INTRAOP_THREADS=1`` before the first
@@ -66,7 +67,7 @@ class MAML(Learner):
     """
 
     def __init__(self, model, inner_lr: float, inner_steps: int = 1, first_order: bool = False,
-                 task_type: str = "classification", meta_optimizer=None,
+                 task_type: str = "classification", meta_lr: float = 1e-3, meta_optimizer=None,
                  eval_inner_steps: int | None = None):
         check_built_model("model", model)
         check_positive("inner_lr", inner_lr)
@@ -77,7 +78,7 @@ class MAML(Learner):
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.first_order, self.task_type = bool(first_order), task_type
         self.eval_inner_steps = int(eval_inner_steps)
-        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(1e-3)
+        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(meta_lr)
         self.meta_optimizer.build(self.meta_variables)
         self._score = tf.function(self._score_task, reduce_retracing=True)
 

@@ -176,11 +176,11 @@ class MemoryAugmentedNetwork(Learner):
             ``x_{t-1}`` bound to the label ``y_{t-1}`` that has just arrived. In our runs the
             ``"key"`` network learned to ignore its memory (ablating the reads costs nothing),
             the ``"add"`` network to rely on it (notebook ``06_model_based``).
-        learning_rate: of the default optimiser, ``keras.optimizers.Adam`` (default 1e-3, as
+        meta_lr: learning rate of the default optimiser, ``keras.optimizers.Adam`` (default 1e-3, as
             in the public reimplementations; with RMSprop 1e-4 our 5-way MANN and LSTM stayed
             on the label-elimination plateau, about 31 % at the 2nd presentation, for all of
             6,250 meta-steps, whereas Adam 1e-3 left it after about 3,500).
-        optimizer: a Keras optimizer to use instead (e.g. ``keras.optimizers.RMSprop(1e-4)``).
+        meta_optimizer: a Keras optimizer to use instead (e.g. ``keras.optimizers.RMSprop(1e-4)``).
         shuffle_seed: seed of the in-graph shuffles of :meth:`train_step`.
 
     Example::
@@ -197,7 +197,8 @@ class MemoryAugmentedNetwork(Learner):
     def __init__(self, n_way: int, n_instances: int = 10, *, image_size: int = 20,
                  controller_units: int = 200, memory_slots: int = 128, memory_width: int = 40,
                  read_heads: int = 4, gamma: float = 0.95, memory: bool = True,
-                 write: str = "key", learning_rate: float = 1e-3, optimizer=None, shuffle_seed: int = 0):
+                 write: str = "key", meta_lr: float = 1e-3, meta_optimizer=None,
+                 shuffle_seed: int = 0):
         check_ints(n_way=n_way, n_instances=n_instances, image_size=image_size,
                    controller_units=controller_units, memory_slots=memory_slots,
                    memory_width=memory_width, read_heads=read_heads)
@@ -226,10 +227,8 @@ class MemoryAugmentedNetwork(Learner):
         self.memory_width, self.read_heads = memory_width, read_heads
         self.gamma, self.memory, self.write = float(gamma), bool(memory), write
         self._build_layers()
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate)
-        self.optimizer = optimizer
-        self.optimizer.build(self._trainable())
+        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(meta_lr)
+        self.meta_optimizer.build(self._trainable())
         self.shuffle_seed = int(shuffle_seed)
         self._uniform_reads = False
         self.shuffle_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_step")
@@ -281,7 +280,7 @@ class MemoryAugmentedNetwork(Learner):
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume training (also the shuffle counter, so a resumed
         run does not replay the same episode orders)."""
-        return {**self.layers, "optimizer": self.optimizer, "shuffle_step": self.shuffle_step}
+        return {**self.layers, "optimizer": self.meta_optimizer, "shuffle_step": self.shuffle_step}
 
     # -- the recurrence ---------------------------------------------------------------------------
     def _initial_state(self, batch):
@@ -349,7 +348,7 @@ class MemoryAugmentedNetwork(Learner):
             logits, _ = self._forward(x, y)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
         variables = self._trainable()
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.meta_optimizer.apply(tape.gradient(loss, variables), variables)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
         one_hot = tf.one_hot(y, self.n_way)
         instance = tf.reduce_sum(tf.cumsum(one_hot, axis=1) * one_hot, -1)  # 1, 2, 3, ...

@@ -94,10 +94,10 @@ class MatchingNetwork(EpisodicClassifier):
         fce: use full context embeddings.
         fce_processing_steps: ``K``, the attention LSTM's reads (default: one per support
             example).
-        learning_rate, halve_every: Adam from 1e-3 halved every 2,000 episodes, the schedule of
+        meta_lr, halve_every: Adam from 1e-3 halved every 2,000 episodes, the schedule of
             :class:`~metalearn_helpers.protonet.ProtoNet` (the paper gives none; ignored when
-            ``optimizer`` is given).
-        optimizer: a Keras optimizer to use instead.
+            ``meta_optimizer`` is given).
+        meta_optimizer: a Keras optimizer to use instead.
 
     Example::
 
@@ -108,7 +108,7 @@ class MatchingNetwork(EpisodicClassifier):
     """
 
     def __init__(self, embedding, fce: bool = False, fce_processing_steps: int | None = None,
-                 learning_rate: float = 1e-3, halve_every: int = 2000, optimizer=None):
+                 meta_lr: float = 1e-3, halve_every: int = 2000, meta_optimizer=None):
         check_built_model("embedding", embedding)
         if len(embedding.output_shape) != 2 or embedding.output_shape[-1] is None:
             raise ValueError(f"embedding must map each image to a vector (batch, dim), but its "
@@ -116,7 +116,7 @@ class MatchingNetwork(EpisodicClassifier):
         if fce_processing_steps is not None:
             check_int("fce_processing_steps", fce_processing_steps)
         self.embedding, self.fce = embedding, bool(fce)
-        self.optimizer = optimizer or halving_adam(learning_rate, halve_every)
+        self.meta_optimizer = meta_optimizer or halving_adam(meta_lr, halve_every)
         self.fce_processing_steps = fce_processing_steps
         self.fce_layers = {}
         if self.fce:
@@ -129,7 +129,7 @@ class MatchingNetwork(EpisodicClassifier):
             }
             self.fce_layers["support_lstm"].build((None, None, dim))
             self.fce_layers["query_lstm"].build((None, 2 * dim))
-        self.optimizer.build(self.trained_variables())
+        self.meta_optimizer.build(self.trained_variables())
         self._logits = tf.function(self.episode_logits, reduce_retracing=True)
         self._attention = tf.function(self._episode_attention, reduce_retracing=True)
 
@@ -211,4 +211,4 @@ class MatchingNetwork(EpisodicClassifier):
 
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume training."""
-        return {"embedding": self.embedding, "optimizer": self.optimizer, **self.fce_layers}
+        return {"embedding": self.embedding, "optimizer": self.meta_optimizer, **self.fce_layers}

@@ -163,7 +163,8 @@ class MetaLearnerLSTM(Learner):
         eval_inner_steps: updates when scoring test episodes (default ``inner_steps``: the
             meta-learner is trained for a fixed number of updates).
         hidden_size: units of the first (standard) LSTM layer (paper: 20).
-        meta_optimizer: Keras optimizer of the outer loop (default ``Adam(1e-3)``, the paper's).
+        meta_lr: learning rate of the default outer optimizer, ``Adam`` (the paper's 1e-3).
+        meta_optimizer: a Keras optimizer for the outer loop instead.
         clipnorm: the meta-gradient's global norm is clipped to this (paper: 0.25); ``None``: no
             clipping.
 
@@ -182,7 +183,8 @@ class MetaLearnerLSTM(Learner):
     """
 
     def __init__(self, model, inner_steps: int = 5, eval_inner_steps: int | None = None,
-                 hidden_size: int = 20, meta_optimizer=None, clipnorm: float | None = 0.25):
+                 hidden_size: int = 20, meta_lr: float = 1e-3, meta_optimizer=None,
+                 clipnorm: float | None = 0.25):
         check_built_model("model", model)
         check_int("inner_steps", inner_steps)
         eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
@@ -203,7 +205,7 @@ class MetaLearnerLSTM(Learner):
         self.meta_learner.build()
         self._shapes = [tuple(v.shape) for v in model.trainable_variables]
         self._sizes = [int(np.prod(s)) for s in self._shapes]
-        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(1e-3)
+        self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(meta_lr)
         self.meta_optimizer.build(self.meta_variables)
         self._score = tf.function(self._score_task)
 

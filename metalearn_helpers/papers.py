@@ -68,7 +68,7 @@ OMNIGLOT_SETTINGS = {
     "protonet": dict(
         paper="Prototypical Networks, Snell et al. 2017 (arXiv 1703.05175)", learner="protonet",
         network=dict(head=False, downsample="maxpool", norm="running"),
-        kwargs=dict(learning_rate=1e-3, halve_every=2000), meta_lr=None,
+        kwargs=dict(halve_every=2000), meta_lr=1e-3,
         meta_batch_size=1, n_steps=20_000, train_shots=None, train_query=5, train_way=60,
         test_ways=(5, 20), train_split="trainval"),
     # Vinyals et al. 2016, arXiv 1606.04080: Omniglot results with cosine attention and no
@@ -78,7 +78,7 @@ OMNIGLOT_SETTINGS = {
     "matching": dict(
         paper="Matching Networks, Vinyals et al. 2016 (arXiv 1606.04080)", learner="matching",
         network=dict(head=False, downsample="maxpool", norm="running"),
-        kwargs=dict(fce=False, learning_rate=1e-3, halve_every=2000), meta_lr=None,
+        kwargs=dict(fce=False, halve_every=2000), meta_lr=1e-3,
         meta_batch_size=1, n_steps=20_000, train_shots=None, train_query=5, train_way=20,
         test_ways=(5, 20)),
     # Chen et al. 2019, arXiv 1904.04232 (their code's Omniglot setting): pre-train a classifier
@@ -88,7 +88,7 @@ OMNIGLOT_SETTINGS = {
     "baseline": dict(
         paper="Baseline, Chen et al. 2019 (arXiv 1904.04232)", learner="baseline",
         network=dict(head=False, downsample="maxpool", norm="running"),
-        kwargs=dict(learning_rate=1e-3, adaptation="linear"), meta_lr=None,
+        kwargs=dict(adaptation="linear"), meta_lr=1e-3,
         meta_batch_size=1, n_steps=25_700, batch_size=16, test_ways=(5, 20),
         test_shots=(1, 5), test_adaptations=("centroid", "linear")),
     # Ravi & Larochelle 2017 (ICLR, OpenReview rJY0-Kcll), the authors' Omniglot-like config as
@@ -117,8 +117,8 @@ OMNIGLOT_SETTINGS = {
     "mann": dict(
         paper="MANN, Santoro et al. 2016 (arXiv 1605.06065)", learner="mann",
         network=None, kwargs=dict(image_size=20, controller_units=200, memory_slots=128,
-                                memory_width=40, read_heads=4, gamma=0.95, learning_rate=1e-3),
-        k_shots=(10,), meta_lr=None, meta_batch_size=16, n_steps=20_000, train_shots=None,
+                                memory_width=40, read_heads=4, gamma=0.95),
+        k_shots=(10,), meta_lr=1e-3, meta_batch_size=16, n_steps=20_000, train_shots=None,
         train_query=0, val_query=0, evaluation="by_instance"),
     # The same MANN whose heads write a separate add vector instead of their key (the NTM's add
     # vector, Graves et al. 2014, arXiv 1410.5401, as in public reimplementations): the "mann"
@@ -128,15 +128,15 @@ OMNIGLOT_SETTINGS = {
         paper="MANN, Santoro et al. 2016 (arXiv 1605.06065), heads writing add vectors",
         learner="mann", network=None,
         kwargs=dict(image_size=20, controller_units=200, memory_slots=128, memory_width=40,
-                    read_heads=4, gamma=0.95, write="add", learning_rate=1e-3),
-        k_shots=(10,), meta_lr=None, meta_batch_size=16, n_steps=20_000, train_shots=None,
+                    read_heads=4, gamma=0.95, write="add"),
+        k_shots=(10,), meta_lr=1e-3, meta_batch_size=16, n_steps=20_000, train_shots=None,
         train_query=0, val_query=0, evaluation="by_instance"),
     # The same paper's LSTM baseline: the same controller and sequences, no external memory.
     "lstm": dict(
         paper="LSTM baseline of Santoro et al. 2016 (arXiv 1605.06065)",
         learner="mann", network=None,
-        kwargs=dict(image_size=20, controller_units=200, memory=False, learning_rate=1e-3),
-        k_shots=(10,), meta_lr=None, meta_batch_size=16, n_steps=20_000, train_shots=None,
+        kwargs=dict(image_size=20, controller_units=200, memory=False),
+        k_shots=(10,), meta_lr=1e-3, meta_batch_size=16, n_steps=20_000, train_shots=None,
         train_query=0, val_query=0, evaluation="by_instance"),
 }
 

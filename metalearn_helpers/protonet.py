@@ -53,17 +53,17 @@ class ProtoNet(EpisodicClassifier):
     Args:
         embedding: a built ``keras.Model`` from images to vectors, e.g.
             ``conv4(None, downsample="maxpool", norm="running")`` (the paper's 64-d Conv-4).
-        learning_rate, halve_every: the paper's schedule, Adam from 1e-3 halved every 2,000
-            episodes (ignored when ``optimizer`` is given).
-        optimizer: a Keras optimizer to use instead.
+        meta_lr, halve_every: the paper's schedule, Adam from 1e-3 halved every 2,000
+            episodes (ignored when ``meta_optimizer`` is given).
+        meta_optimizer: a Keras optimizer to use instead.
     """
 
-    def __init__(self, embedding, learning_rate: float = 1e-3, halve_every: int = 2000,
-                 optimizer=None):
+    def __init__(self, embedding, meta_lr: float = 1e-3, halve_every: int = 2000,
+                 meta_optimizer=None):
         check_built_model("embedding", embedding)
         self.embedding = embedding
-        self.optimizer = optimizer or halving_adam(learning_rate, halve_every)
-        self.optimizer.build(embedding.trainable_variables)
+        self.meta_optimizer = meta_optimizer or halving_adam(meta_lr, halve_every)
+        self.meta_optimizer.build(embedding.trainable_variables)
         self._logits = tf.function(self.episode_logits, reduce_retracing=True)
 
     def trained_variables(self) -> list:
@@ -97,4 +97,4 @@ class ProtoNet(EpisodicClassifier):
 
     def trackables(self) -> dict:
         """What a checkpoint must hold to resume training."""
-        return {"embedding": self.embedding, "optimizer": self.optimizer}
+        return {"embedding": self.embedding, "optimizer": self.meta_optimizer}

@@ -59,14 +59,14 @@ class PretrainedBaseline(MAML):
     Args:
         model: a built ``keras.Model`` whose outputs are the regression targets.
         fine_tune_lr: gradient-descent step size at test time (the paper tuned it).
-        optimizer: Keras optimizer of the pretraining (default ``Adam(1e-3)``).
+        meta_optimizer: Keras optimizer of the pretraining (default ``Adam(1e-3)``).
         eval_inner_steps: fine-tuning steps of ``score_episode``.
     """
 
-    def __init__(self, model, fine_tune_lr: float = 0.01, optimizer=None,
+    def __init__(self, model, fine_tune_lr: float = 0.01, meta_optimizer=None,
                  eval_inner_steps: int = 10):
         super().__init__(model, inner_lr=fine_tune_lr, task_type="regression",
-                         meta_optimizer=optimizer, eval_inner_steps=eval_inner_steps)
+                         meta_optimizer=meta_optimizer, eval_inner_steps=eval_inner_steps)
 
     @tf.function
     def train_step(self, support_x, support_y, query_x, query_y):
@@ -113,7 +113,7 @@ def make_algorithm(name: str, seed: int = 0, init: str = "paper", **overrides):
         paper_initialisation(model, seed)
     optimizer = keras.optimizers.Adam(SINUSOID_SETTINGS["meta_lr"])
     if name == "pretrained":
-        return PretrainedBaseline(model, **{"optimizer": optimizer, **overrides})
+        return PretrainedBaseline(model, **{"meta_optimizer": optimizer, **overrides})
     kwargs = dict(inner_lr=SINUSOID_SETTINGS["inner_lr"], inner_steps=SINUSOID_SETTINGS["inner_steps"],
                   first_order=name == "fomaml", task_type="regression",
                   meta_optimizer=optimizer, eval_inner_steps=1)

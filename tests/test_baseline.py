@@ -82,7 +82,7 @@ def pretrain(omniglot, splits, head):
     """A few seconds of pre-training on 20 characters (80 classes) through the shared loop."""
     keras.utils.set_random_seed(0)
     tasks = ClassBatches(omniglot, splits["train"][:20], batch_size=16)
-    baseline = tiny_baseline(tasks.n_classes, head=head, learning_rate=1e-2)
+    baseline = tiny_baseline(tasks.n_classes, head=head, meta_lr=1e-2)
     history = meta_train(baseline, tasks, n_steps=100, meta_batch_size=2, progress=False,
                          log_every=20)
     accuracy = history.series("accuracy")[1]

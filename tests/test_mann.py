@@ -221,7 +221,7 @@ def test_training_lifts_accuracy_after_the_first_presentation_above_chance():
     for the first class, the other label for the second), unless the label leaks."""
     keras.utils.set_random_seed(0)
     tasks = PatternEpisodes(2, 4)
-    mann = tiny(2, 4, controller_units=32, optimizer=keras.optimizers.Adam(1e-2))
+    mann = tiny(2, 4, controller_units=32, meta_optimizer=keras.optimizers.Adam(1e-2))
 
     def later_instances():
         scores = evaluate(lambda e: mann.score_by_instance(e, (1, 2, 3, 4)), tasks, 100, seed=1,

@@ -190,7 +190,7 @@ def test_five_iterations_beat_chance_on_omniglot(fce, omniglot_train_and_val):
     of the untrained network. BatchStatNorm, so that the score does not depend on how far
     batch-norm running averages have caught up after five steps; Adam 1e-2 to make them count."""
     train, val = omniglot_train_and_val
-    matching = tiny_matching(norm="batch_stat", fce=fce, learning_rate=1e-2)
+    matching = tiny_matching(norm="batch_stat", fce=fce, meta_lr=1e-2)
     fce_before = [v.numpy() for layer in matching.fce_layers.values() for v in layer.weights]
     batches = train.batches(4, seed=0)
     for _ in range(5):
@@ -213,7 +213,7 @@ def test_fce_checkpoint_round_trip_through_meta_train(omniglot_train_and_val, tm
     meta_train(second, train, n_steps=2, **run)  # nothing left to do: it only restores
     assert "resuming from step 2" in capsys.readouterr().out
     # Embedding, batch-norm averages, both FCE LSTMs, and Adam's step count and moments.
-    for a, b in zip(first.meta_variables + first.optimizer.variables,
-                    second.meta_variables + second.optimizer.variables):
+    for a, b in zip(first.meta_variables + first.meta_optimizer.variables,
+                    second.meta_variables + second.meta_optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert int(second.optimizer.iterations.numpy()) == 2
+    assert int(second.meta_optimizer.iterations.numpy()) == 2
