@@ -1,11 +1,11 @@
 """The TensorFlow and Keras versions the course supports, checked when ``metalearn_helpers`` is
 imported (so in every notebook's first cell, before TensorFlow itself is imported).
 
-Outside these ranges the course does not just fail, it can misbehave silently: with TensorFlow
-2.16.2 and Keras 3.6 or older, a ``tf.train.Checkpoint`` of a model and its Adam optimizer
-reached none of their variables, so the training loop's NaN recovery restored nothing (and Keras
-3.0-3.6 failed 4 to 25 unit tests). :data:`SUPPORTED` holds the same ranges as ``pyproject.toml``
-(``tests/test_versions.py`` checks it), and CI tests both ends of them
+Releases outside these ranges are not tested, and untested ones have misbehaved silently: with
+TensorFlow 2.16.2 and Keras 3.6 or older, the training loop's NaN recovery restored nothing (the
+checkpoint's variables were not found; ``training`` now finds them either way), and Keras 3.0-3.6
+failed 4 to 25 unit tests. :data:`SUPPORTED` holds the same ranges as ``pyproject.toml`` and
+``environment.yml`` (``tests/test_versions.py`` checks it), and CI tests both ends of them
 (``scripts/check_oldest_stack.sh`` for the oldest stack).
 """
 
@@ -56,8 +56,6 @@ def check_versions() -> None:
         required = ", ".join(f"{module}{spec}" for module, spec in SUPPORTED.items())
         python = f'"{sys.executable}"' if " " in sys.executable else sys.executable
         raise ImportError(
-            f"metalearn_helpers needs {required} (the range the course is tested with), but "
-            f"{' and '.join(problems)}. Outside this range it fails or, with Keras 3.6 and "
-            f"older, silently restores nothing after a NaN loss.\nFix: "
-            f"{python} -m pip install {' '.join(fixes)}\n"
+            f"metalearn_helpers needs {required} (the versions the course is tested with), "
+            f"but {' and '.join(problems)}.\nFix: {python} -m pip install {' '.join(fixes)}\n"
             f"then restart Python (in Jupyter: Kernel > Restart Kernel).")
