@@ -20,9 +20,15 @@ Small modules, each with one job; each function's docstring names the notebook t
 - ``presets``: the ``ci`` / ``class`` / ``full`` presets of the notebooks' parameters cells.
 - ``plots``, ``image_plots``, ``widgets``: charts (learning curves included), image grids and
   interactive widgets used by the notebooks.
+- ``versions``: the supported TensorFlow and Keras versions, checked on import.
 """
 
 import os as _os
+
+from .versions import check_versions as _check_versions
+
+# An unsupported TensorFlow or Keras is refused with a clear ImportError before either is imported.
+_check_versions()
 
 # TensorFlow's C++ start-up chatter (CPU features, "Could not find cuda drivers" on machines
 # without a GPU) is noise in a classroom. Part of it is printed before TensorFlow reads

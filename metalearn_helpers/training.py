@@ -129,11 +129,26 @@ def _in_notebook() -> bool:
 
 # -- state: variables, snapshots, checkpoints -----------------------------------------------------
 def _variables(checkpoint: tf.train.Checkpoint) -> list:
-    """Every variable a checkpoint reaches (model weights, optimizer slots, step counter...)."""
+    """Every variable a checkpoint reaches (model weights, optimizer slots, step counter...).
+
+    Taken both from TensorFlow's object graph and from each Keras model's and optimizer's own
+    ``variables``: in Keras 3.6 and older the graph's variables are not ``keras.Variable``
+    instances, so the graph alone found none of them and NaN recovery silently restored nothing.
+    Raises RuntimeError rather than return nothing."""
     found = {}
     for obj in tf.train.TrackableView(checkpoint).descendants():
         if isinstance(obj, (tf.Variable, keras.Variable)):
             found.setdefault(id(obj), obj)
+        elif isinstance(obj, (keras.layers.Layer, keras.optimizers.Optimizer)):
+            for variable in obj.variables:
+                found.setdefault(id(variable), variable)
+    if not found:
+        names = sorted(tf.train.TrackableView.children(checkpoint))
+        raise RuntimeError(
+            f"found no variables in the checkpoint of {names} "
+            f"(Keras {keras.__version__}, TensorFlow {tf.__version__}), so nothing could be "
+            f"restored; build the model and its optimizer first, and use the supported versions "
+            f"(metalearn_helpers.versions.SUPPORTED).")
     return list(found.values())
 
 
