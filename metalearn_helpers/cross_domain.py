@@ -163,11 +163,10 @@ def load_learner(record: dict, weights_dir):
 
 def episode_predictions(learner, episode: Episode) -> np.ndarray:
     """Predicted labels of an episode's queries (MAML: after its test-time inner steps)."""
-    if hasattr(learner, "logits"):
-        try:
-            return np.argmax(learner.logits(*episode.arrays()[:3]), axis=-1)
-        except NotImplementedError:
-            pass
+    try:
+        return np.argmax(learner.logits(*episode.arrays()[:3]), axis=-1)
+    except NotImplementedError:  # MAML scores through its inner loop, not logits
+        pass
     params = learner.adapt(tf.constant(episode.support_x), tf.constant(episode.support_y),
                            inner_steps=learner.eval_inner_steps)
     return np.argmax(learner.forward(params, tf.constant(episode.query_x)), axis=-1)

@@ -175,3 +175,18 @@ def test_fashion_rows_prefer_the_learner_trained_for_the_shot():
     assert rows[0]["5-way 1-shot"] == "60.0 ± 1.0 %" and rows[0]["5-way 5-shot"] == "80.0 ± 1.0 %"
     rows = records.fashion_mnist_rows([one])  # no 5-shot learner: the 1-shot one stands in
     assert rows[0]["5-way 5-shot"] == "70.0 ± 1.0 % (1-shot learner)"
+
+
+def test_episode_predictions_of_maml_and_of_a_logits_learner():
+    tf.keras.utils.set_random_seed(0)
+    maml = cross_domain.make_fashion_learner("maml", 1)
+    rng = np.random.default_rng(0)
+    episode = Episode(rng.random((5, 28, 28, 1), np.float32), np.arange(5, dtype=np.int32),
+                      rng.random((10, 28, 28, 1), np.float32), np.repeat(np.arange(5), 2))
+    predictions = cross_domain.episode_predictions(maml, episode)
+    params = maml.adapt(tf.constant(episode.support_x), tf.constant(episode.support_y),
+                        inner_steps=maml.eval_inner_steps)
+    expected = np.argmax(maml.forward(params, tf.constant(episode.query_x)), -1)
+    np.testing.assert_array_equal(predictions, expected)
+    nearest = cross_domain.episode_predictions(cross_domain.PixelNearestNeighbour(), episode)
+    assert nearest.shape == (10,)
