@@ -95,6 +95,8 @@ def check_record(record, source: str = "record") -> dict:
             raise RecordError(f"{source}: a sinusoid record's 'test' must be a list of rows.")
         for i, row in enumerate(record["test"]):
             _check_fields(row, SINUSOID_TEST_FIELDS, f"{source}, test[{i}]")
+    elif record["name"].startswith(PERSONALISATION_PREFIXES):
+        check_personalisation_record(record, source)
     return record
 
 
@@ -318,3 +320,57 @@ def results_table(records: list[dict] | None = None, *, algorithms=None,
         records = [r for r in records if r.get("protocol", "vinyals") == protocol]
     rows = omniglot_rows(records) or sinusoid_rows(records)
     return markdown_table(rows + list(extra_rows))
+
+
+# -- notebook 08: learning for each person (schools_*, movielens_* records) ----------------------
+# Schema: ``test`` is a list of rows. ``schools_<method>``: ``k_shot`` (int), ``mse``, ``ci95``
+# (numbers: query MSE of held-out schools, mean and 95 % CI over schools), ``schools`` (int) and
+# ``values`` (list: each school's MSE, in the order of the record's ``schools_order``).
+# ``movielens_<method>``: ``state`` (str), ``k_shot`` (int, or null for "all the user's other
+# ratings"), ``mae``, ``mae_ci95``, ``ndcg3``, ``ndcg3_ci95`` (numbers, 95 % CI over users) and
+# ``users`` (int). Both also carry ``protocol`` (str) and ``folds`` (int).
+PERSONALISATION_PREFIXES = ("schools_", "movielens_")
+SCHOOLS_TEST_FIELDS = {"k_shot": _INT, "mse": _NUMBER, "ci95": _NUMBER, "schools": _INT,
+                       "values": "a list"}
+MOVIELENS_TEST_FIELDS = {"state": _TEXT, "k_shot": "an int or null", "mae": _NUMBER,
+                         "mae_ci95": _NUMBER, "ndcg3": _NUMBER, "ndcg3_ci95": _NUMBER,
+                         "users": _INT}
+
+
+def check_personalisation_record(record: dict, source: str) -> None:
+    """The schema of notebook 08's records (see the comment above)."""
+    _check_fields(record, {"protocol": _TEXT, "folds": _INT, "test": "a list"}, source)
+    fields = (SCHOOLS_TEST_FIELDS if record["name"].startswith("schools_")
+              else MOVIELENS_TEST_FIELDS)
+    for i, row in enumerate(record["test"]):
+        where = f"{source}, test[{i}]"
+        _check_fields(row, {f: e for f, e in fields.items() if f != "k_shot"}, where)
+        k_shot = row.get("k_shot", "missing")
+        if not (_matches(k_shot, _INT) or (k_shot is None and fields is MOVIELENS_TEST_FIELDS)):
+            raise RecordError(f"{where}: 'k_shot' must be {fields['k_shot']}, got {k_shot!r}.")
+
+
+def schools_rows(records: list[dict], k_shots=(2, 5, 10, 20)) -> list[dict]:
+    """One row per ``schools_*`` record: query MSE (mean ± 95 % CI over held-out schools) at
+    each K."""
+    rows = []
+    for r in (r for r in records if r["name"].startswith("schools_")):
+        by_k = {t["k_shot"]: t for t in r["test"]}
+        rows.append({"method": r["algorithm"],
+                     **{f"K = {k}": f"{by_k[k]['mse']:.3f} ± {by_k[k]['ci95']:.3f}"
+                        if k in by_k else "" for k in k_shots}})
+    return rows
+
+
+def movielens_rows(records: list[dict], state: str, metric: str = "mae",
+                   k_shots=(None, 5, 10, 20)) -> list[dict]:
+    """One row per ``movielens_*`` record: ``metric`` (``"mae"`` or ``"ndcg3"``, mean ± 95 % CI
+    over new users) in ``state`` for each support size (None: all the user's other ratings)."""
+    rows = []
+    for r in (r for r in records if r["name"].startswith("movielens_")):
+        by_k = {t["k_shot"]: t for t in r["test"] if t["state"] == state}
+        rows.append({"method": r["algorithm"], **{
+            ("support: all" if k is None else f"K = {k}"):
+            f"{by_k[k][metric]:.3f} ± {by_k[k][metric + '_ci95']:.3f}" if k in by_k else ""
+            for k in k_shots}})
+    return rows
