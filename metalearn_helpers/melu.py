@@ -213,3 +213,28 @@ class MatrixFactorisation:
             user_f = self.fold_in(episode.info["support_movies"], episode.support_y)
             return self.predict(user_f, episode.info["query_movies"])
         return predict
+
+
+def explain_user(learner, episode, titles: dict, candidates: dict, n_top: int = 5) -> dict:
+    """What notebook 08's widget shows for one user's ``episode``: the support ratings, the
+    query ratings with the predictions before (meta-learned prior) and after the local update,
+    and the ``n_top`` best-predicted ``candidates`` (``{movieId: item features}``, e.g. existing
+    movies the user has not rated) after the update. Pandas DataFrames, keyed by name."""
+    import pandas as pd
+
+    def named(movies):
+        return [titles.get(int(m), str(m)) for m in movies]
+
+    support = pd.DataFrame({"movie": named(episode.info["support_movies"]),
+                            "rating": episode.support_y[:, 0]})
+    before = learner.predict(episode.support_x, episode.support_y, episode.query_x, inner_steps=0)
+    after = learner.predict(episode.support_x, episode.support_y, episode.query_x)
+    query = pd.DataFrame({"movie": named(episode.info["query_movies"]),
+                          "rating": episode.query_y[:, 0], "before update": before.round(2),
+                          "after update": after.round(2)})
+    movies = np.array(list(candidates))
+    scores = learner.predict(episode.support_x, episode.support_y,
+                             np.stack([candidates[m] for m in movies]))
+    best = np.argsort(-scores, kind="stable")[:check_int("n_top", n_top)]
+    top = pd.DataFrame({"movie": named(movies[best]), "predicted rating": scores[best].round(2)})
+    return {"support": support, "query": query, "recommendations": top}

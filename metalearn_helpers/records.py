@@ -374,3 +374,11 @@ def movielens_rows(records: list[dict], state: str, metric: str = "mae",
             f"{by_k[k][metric]:.3f} ± {by_k[k][metric + '_ci95']:.3f}" if k in by_k else ""
             for k in k_shots}})
     return rows
+
+
+def multilevel_rows(record: dict) -> list[dict]:
+    """The multilevel anchor of a ``schools_multilevel*`` record: each estimate of the fit on all
+    students next to the MLwiN User's Guide's published value."""
+    ours, published = record["full_data_estimates"], record["published_estimates"]
+    return [{"estimate": name, "ours (statsmodels MixedLM, ML)": f"{ours[name]:.3f}",
+             "published (MLwiN, IGLS)": f"{value:.3f}"} for name, value in published.items()]

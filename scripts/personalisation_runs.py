@@ -239,6 +239,21 @@ def _record(name, algorithm, hyperparameters, folds, steps, planned, seconds, pr
             "protocol": protocol, "folds": len(folds), "test": test, **extra}
 
 
+def multilevel_anchor(method: str) -> dict:
+    """For the multilevel records: the maximum-likelihood fit on all 4,059 students next to
+    the MLwiN User's Guide's published estimates."""
+    from metalearn_helpers import multilevel, schools
+
+    if not method.startswith("multilevel"):
+        return {}
+    model = "random_intercept" if method.endswith("intercept") else "random_slope"
+    fit = multilevel.fit_multilevel(schools.load_exam(), random_slope=model == "random_slope")
+    return {"full_data_estimates": fit.summary(),
+            "published_estimates": multilevel.PUBLISHED_MLWIN[model],
+            "published_source": "Rasbash, Steele, Browne & Goldstein (2012), A User's Guide to "
+                                "MLwiN v2.26, ch. 4 (sections 4.1 and 4.4), IGLS"}
+
+
 def export_schools(command: str) -> None:
     from metalearn_helpers import records
     from metalearn_helpers.evaluation import mean_confidence_interval
@@ -264,7 +279,7 @@ def export_schools(command: str) -> None:
                                            else method, {})}
         records.write_record(records.WEIGHTS_DIR / f"schools_{method}.json", _record(
             f"schools_{method}", method, hyper, folds, steps, planned, seconds, protocol, test,
-            command, schools_order=order,
+            command, schools_order=order, **multilevel_anchor(method),
             **({"weights": f"weights/schools_{method}.npz (fold 0)"} if meta else {})))
         if meta:
             shutil.copy(RUNS / f"schools_{method}_fold0.npz",
