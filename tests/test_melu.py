@@ -114,3 +114,17 @@ def test_user_folds_make_every_user_new_once(ratings):
     everyone = np.concatenate(folds)
     assert len(everyone) == len(set(everyone)) == 671
     assert sorted(len(f) for f in folds) == [134, 134, 134, 134, 135]
+
+
+def test_explain_user_shows_support_query_and_top_candidates(ratings, features):
+    keras.utils.set_random_seed(0)
+    learner = melu.MeLU(melu.melu_network(embedding_dim=4, hidden=(8, 8)), inner_lr=0.1)
+    state = ml.melu_split(ratings, seed=0).states["user_cold_state"]
+    user = int(ml.eligible_users(state, 5)[0])
+    episode = ml.user_episode(state, user, features, k_shot=5)
+    candidates = {m: features[m] for m in (1, 2, 3, 4, 5, 6, 7)}
+    report = melu.explain_user(learner, episode, {1: "Toy Story (1995)"}, candidates, n_top=3)
+    assert len(report["support"]) == 5 and len(report["query"]) == 10
+    assert list(report["query"].columns) == ["movie", "rating", "before update", "after update"]
+    top = report["recommendations"]["predicted rating"].to_numpy()
+    assert len(top) == 3 and np.all(np.diff(top) <= 0)
