@@ -382,3 +382,27 @@ def multilevel_rows(record: dict) -> list[dict]:
     ours, published = record["full_data_estimates"], record["published_estimates"]
     return [{"estimate": name, "ours (statsmodels MixedLM, ML)": f"{ours[name]:.3f}",
              "published (MLwiN, IGLS)": f"{value:.3f}"} for name, value in published.items()]
+
+
+def schools_paired_rows(records: list[dict], reference: str = "multilevel",
+                        k_shots=(2, 5, 10, 20)) -> list[dict]:
+    """Per ``schools_*`` record: its query MSE minus the ``reference`` method's on the same
+    schools and support draws (mean ± 95 % CI of the per-school differences), at each K. Paired
+    differences remove the spread between schools that dominates the plain CIs."""
+    from .evaluation import mean_confidence_interval  # local: records.py keeps its imports light
+
+    by_name = {r["algorithm"]: r for r in records if r["name"].startswith("schools_")}
+    if reference not in by_name:
+        raise ValueError(f"no schools_ record of {reference!r}; have {sorted(by_name)}.")
+    base = {t["k_shot"]: np.asarray(t["values"]) for t in by_name[reference]["test"]}
+    rows = []
+    for name, record in by_name.items():
+        if name == reference:
+            continue
+        by_k = {t["k_shot"]: np.asarray(t["values"]) for t in record["test"]}
+        cells = {}
+        for k in k_shots:
+            score = mean_confidence_interval(by_k[k] - base[k]) if k in by_k else None
+            cells[f"K = {k}"] = "" if score is None else f"{score.mean:+.3f} ± {score.ci95:.3f}"
+        rows.append({"method": name, **cells})
+    return rows

@@ -54,3 +54,13 @@ def test_multilevel_rows():
     rows = records.multilevel_rows(record)
     assert rows[0] == {"estimate": "beta1", "ours (statsmodels MixedLM, ML)": "0.563",
                        "published (MLwiN, IGLS)": "0.563"}
+
+
+def test_paired_rows_subtract_the_reference_school_by_school():
+    a = _record("schools_maml", [{**SCHOOL_ROW, "values": [0.7, 0.9, 0.8]}])
+    b = _record("schools_multilevel", [{**SCHOOL_ROW, "values": [0.6, 0.8, 0.7]}])
+    rows = records.schools_paired_rows([a, b])
+    assert rows == [{"method": "maml", "K = 2": "", "K = 5": "+0.100 ± 0.000", "K = 10": "",
+                     "K = 20": ""}]
+    with pytest.raises(ValueError, match="no schools_ record of 'pooled'"):
+        records.schools_paired_rows([a, b], reference="pooled")
