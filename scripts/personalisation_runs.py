@@ -320,6 +320,9 @@ def export_movielens(command: str) -> None:
         if method in ("melu", "finetuned"):
             shutil.copy(RUNS / f"movielens_{method}_fold0.npz",
                         records.WEIGHTS_DIR / f"movielens_{method}.npz")
+        if method == "melu":
+            shutil.copy(RUNS / "movielens_melu_fold0.history.json",
+                        records.WEIGHTS_DIR / "movielens_melu.history.json")
         print(f"movielens_{method}: " + ", ".join(
             f"{t['state'][:9]} K={t['k_shot']} MAE {t['mae']:.3f}" for t in test))
 
