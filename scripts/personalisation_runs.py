@@ -235,7 +235,9 @@ def _record(name, algorithm, hyperparameters, folds, steps, planned, seconds, pr
     return {"name": name, "algorithm": algorithm, "paper": PAPERS[algorithm],
             "hyperparameters": hyperparameters, "steps": steps, "planned_steps": planned,
             "finished": steps >= planned, "seed": FOLD_SEED, "train_seconds": seconds,
-            "seconds_per_step": seconds / steps if steps else 0.0, "command": command,
+            "seconds_per_step": seconds / steps if steps else 0.0,
+            "command": " && ".join(sorted({f["command"] for f in folds})),
+            "export_command": command,
             "protocol": protocol, "folds": len(folds), "test": test, **extra}
 
 
