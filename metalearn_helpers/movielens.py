@@ -1,6 +1,6 @@
 """MovieLens ratings as cold-start tasks (one task per user), following MeLU's protocol.
 
-Defined in notebook ``08_people`` (part B: cold-start recommendation).
+Defined in notebook ``08_applications_personalisation`` (part B: cold-start recommendation).
 
 The data: GroupLens' MovieLens "ml-latest-small" in the 2016 release (100,004 ratings by 671
 users of 9,066 movies, ratings 0.5-5 in half stars; Harper & Konstan 2015, "The MovieLens
