@@ -168,7 +168,7 @@ class MatrixFactorisation:
         rng = np.random.default_rng(self.seed)
         user_f = np.hstack([np.zeros((len(users), 1)), rng.normal(0, 0.1, (len(users), self.rank))])
         item_f = np.hstack([np.zeros((len(items), 1)), rng.normal(0, 0.1, (len(items), self.rank))])
-        for _ in range(self.n_iterations):  # each side: ridge on [1, other factors] -> [bias, factors]
+        for _ in range(self.n_iterations):  # each side: ridge on [1, other's factors]
             user_f = self._solve_side(u, i, r, item_f, len(users))
             item_f = self._solve_side(i, u, r, user_f, len(items))
         self.item_index = {int(m): k for k, m in enumerate(items)}

@@ -129,7 +129,8 @@ def melu_split(data, seed: int = 0, new_user_fraction: float = 0.2,
         unknown = np.setdiff1d(new, users)
         if len(new) == 0 or len(unknown) or len(new) == len(users):
             raise ValueError(f"new_users must be some but not all of the data's user ids; got "
-                             f"{len(new)} ids, {len(unknown)} unknown (e.g. {unknown[:3].tolist()}).")
+                             f"{len(new)} ids, {len(unknown)} unknown "
+                             f"(e.g. {unknown[:3].tolist()}).")
         return _states(data, np.setdiff1d(users, new), new)
     if not 0 < new_user_fraction < 1:
         raise ValueError(f"new_user_fraction must be between 0 and 1 (exclusive), got "

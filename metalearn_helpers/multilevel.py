@@ -1,7 +1,7 @@
 """The multilevel (mixed) model: the statistician's answer to learning for each school.
 
-Defined in notebook ``08_applications_personalisation`` (part A), where it is the anchor the neural learners are
-measured against. Model (Goldstein 2011, "Multilevel Statistical Models", 4th ed., ch. 2-3)::
+Defined in notebook ``08_applications_personalisation`` (part A), where it is the anchor the
+neural learners are measured against. Model (Goldstein 2011, "Multilevel Statistical Models", 4th ed., ch. 2-3)::
 
     normexam_ij = b0 + b1 * standLRT_ij [+ fixed covariates] + u0_j [+ u1_j * standLRT_ij] + e_ij
     (u0_j, u1_j) ~ N(0, G),  e_ij ~ N(0, sigma^2)

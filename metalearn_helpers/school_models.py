@@ -150,7 +150,8 @@ class MultiTaskNet:
         if len(y) == 0:
             return self.prior_mean.copy()
         gram = F @ self.prior_cov @ F.T + self.noise_var * np.eye(len(y))
-        return self.prior_mean + self.prior_cov @ F.T @ np.linalg.solve(gram, y - F @ self.prior_mean)
+        residual = y - F @ self.prior_mean
+        return self.prior_mean + self.prior_cov @ F.T @ np.linalg.solve(gram, residual)
 
     def predictor(self):
         def predict(episode):

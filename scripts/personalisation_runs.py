@@ -303,7 +303,8 @@ def export_movielens(command: str) -> None:
     for method, settings in folds[0]["results"].items():
         test = []
         for i, setting in enumerate(settings):
-            mae = mean_confidence_interval([v for f in folds for v in f["results"][method][i]["mae"]])
+            mae = mean_confidence_interval(
+                [v for f in folds for v in f["results"][method][i]["mae"]])
             ndcg = mean_confidence_interval(
                 [v for f in folds for v in f["results"][method][i]["ndcg@3"]])
             test.append({"state": setting["state"], "k_shot": setting["k_shot"],
