@@ -1,6 +1,6 @@
 """MovieLens ratings as cold-start tasks (one task per user), following MeLU's protocol.
 
-Defined in notebook ``08_people`` (part B: cold-start recommendation).
+Defined in notebook ``08_applications_personalisation`` (part B: cold-start recommendation).
 
 The data: GroupLens' MovieLens "ml-latest-small" in the 2016 release (100,004 ratings by 671
 users of 9,066 movies, ratings 0.5-5 in half stars; Harper & Konstan 2015, "The MovieLens
@@ -119,15 +119,28 @@ class MeluSplit:
         return {s: (int(f["userId"].nunique()), len(f)) for s, f in self.states.items()}
 
 
-def melu_split(data, seed: int = 0, new_user_fraction: float = 0.2) -> MeluSplit:
-    """Split ratings into MeLU's four states (see the module docstring)."""
+def melu_split(data, seed: int = 0, new_user_fraction: float = 0.2,
+               new_users=None) -> MeluSplit:
+    """Split ratings into MeLU's four states (see the module docstring). ``new_users`` (user
+    ids) replaces the random draw, e.g. one fold of a cross-validation over users."""
     users = np.unique(data["userId"].to_numpy())
+    if new_users is not None:
+        new = np.unique(np.asarray(new_users))
+        unknown = np.setdiff1d(new, users)
+        if len(new) == 0 or len(unknown) or len(new) == len(users):
+            raise ValueError(f"new_users must be some but not all of the data's user ids; got "
+                             f"{len(new)} ids, {len(unknown)} unknown "
+                             f"(e.g. {unknown[:3].tolist()}).")
+        return _states(data, np.setdiff1d(users, new), new)
     if not 0 < new_user_fraction < 1:
         raise ValueError(f"new_user_fraction must be between 0 and 1 (exclusive), got "
                          f"{new_user_fraction}.")
     rng = np.random.default_rng(check_int("seed", seed, 0))
     new = np.sort(rng.choice(users, int(round(new_user_fraction * len(users))), replace=False))
-    existing = np.setdiff1d(users, new)
+    return _states(data, np.setdiff1d(users, new), new)
+
+
+def _states(data, existing, new) -> MeluSplit:
     new_user = data["userId"].isin(new).to_numpy()
     new_item = (data["year"] > YEAR_CUTOFF).to_numpy()
     states = {}
@@ -137,6 +150,17 @@ def melu_split(data, seed: int = 0, new_user_fraction: float = 0.2) -> MeluSplit
         size = frame.groupby("userId")["rating"].transform("size")
         states[state] = frame[(size >= MIN_RATINGS) & (size <= MAX_RATINGS)].reset_index(drop=True)
     return MeluSplit(existing_users=existing, new_users=new, states=states)
+
+
+def user_folds(data, n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Cross-validation over users: all user ids shuffled (seeded) and cut into ``n_folds``
+    near-equal groups, the new users of each fold for ``melu_split(data, new_users=...)``; every
+    user is new exactly once (5 folds: 134 or 135 new users each)."""
+    users = np.unique(data["userId"].to_numpy())
+    n_folds = check_int("n_folds", n_folds, 2)
+    groups = np.array_split(np.random.default_rng(check_int("seed", seed, 0)).permutation(users),
+                            n_folds)
+    return [np.sort(g) for g in groups]
 
 
 def eligible_users(state, k_shot: int | None = None, n_query: int = N_QUERY) -> np.ndarray:

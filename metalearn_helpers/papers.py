@@ -266,3 +266,22 @@ CROSS_DOMAIN_RESULTS = {"Baseline": (65.57, 0.70), "ProtoNet": (62.02, 0.70),
                         "RelationNet": (57.71, 0.73), "MatchingNet": (53.07, 0.74)}
 CROSS_DOMAIN_SOURCE = ("Chen et al. 2019 (arXiv 1904.04232), Table 3: miniImageNet -> CUB, "
                        "5-way 5-shot, ResNet-18, as quoted in the README of thuml/few-shot")
+
+
+# -- notebook 08: learning for each person (MeLU on MovieLens) ------------------------------------
+# MeLU (Lee, Im, Jang, Cho & Chung 2019, KDD, arXiv 1908.00413). Settings from the authors' code
+# (github.com/hoyeoplee/MeLU, options.py and MeLU.py): embeddings of 32, decision layers 64-64-1,
+# local (inner) learning rate 5e-6 on the decision layers only, global Adam 5e-5, meta-batch 32,
+# 20 epochs over the training users, 1 local update in the code's default ("inner": 1). Protocol
+# (paper, section 4): users with 13-100 ratings, 10 query ratings each, items released after 1997
+# are "new". The code has no evaluation script (no MAE or nDCG code).
+MELU_PAPER = "MeLU, Lee et al. 2019 (arXiv 1908.00413)"
+MELU_SETTINGS = dict(embedding_dim=32, hidden=(64, 64), local_lr=5e-6, global_lr=5e-5,
+                     meta_batch_size=32, epochs=20, local_updates=(1, 5), n_query=10,
+                     min_ratings=13, max_ratings=100, year_cutoff=1997)
+# MeLU-5's MAE on MovieLens-1M (with user demographics and item director/actor/rate features):
+# recommending existing items to new users, and new items to new users.
+MELU_RESULTS = {"user_cold_state": {"mae": 0.7854}, "user_and_item_cold_state": {"mae": 0.9235}}
+MELU_RESULTS_SOURCE = ("Lee et al. 2019 (arXiv 1908.00413), results table, MovieLens-1M, MeLU-5 "
+                       "rows; values as given in the course's issue 27: the paper's PDF was not "
+                       "reachable offline to check them")

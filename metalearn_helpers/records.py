@@ -98,6 +98,8 @@ def check_record(record, source: str = "record") -> dict:
             _check_fields(row, SINUSOID_TEST_FIELDS, f"{source}, test[{i}]")
     elif record["name"].startswith(APPLICATION_PREFIXES):  # notebook 07, section at the end
         check_application_record(record, source)
+    elif record["name"].startswith(PERSONALISATION_PREFIXES):
+        check_personalisation_record(record, source)
     return record
 
 
@@ -437,86 +439,29 @@ def check_application_record(record: dict, source: str = "record") -> dict:
     return record
 
 
-def _omniglot_test(records: list[dict], run: str | None, method: str, k_shot: int):
-    """The 5-way ``k_shot``-shot Omniglot test (15 queries) of committed run ``run``, or None."""
-    adaptation = method[method.find("(") + 1:-1] if "(" in method else None
-    for r in (r for r in records if r["name"] == run):
-        for t in r["tests"]:
-            if (t["n_way"], t["k_shot"], t["n_query"], t.get("adaptation")) == (
-                    5, k_shot, QUERIES_PER_CLASS, adaptation):
-                return t
-    return None
+# -- notebook 08: learning for each person (schools_*, movielens_* records) ----------------------
+# Schema: ``test`` is a list of rows. ``schools_<method>``: ``k_shot`` (int), ``mse``, ``ci95``
+# (numbers: query MSE of held-out schools, mean and 95 % CI over schools), ``schools`` (int) and
+# ``values`` (list: each school's MSE, in the order of the record's ``schools_order``).
+# ``movielens_<method>``: ``state`` (str), ``k_shot`` (int, or null for "all the user's other
+# ratings"), ``mae``, ``mae_ci95``, ``ndcg3``, ``ndcg3_ci95`` (numbers, 95 % CI over users) and
+# ``users`` (int). Both also carry ``protocol`` (str) and ``folds`` (int).
+PERSONALISATION_PREFIXES = ("schools_", "movielens_")
+SCHOOLS_TEST_FIELDS = {"k_shot": _INT, "mse": _NUMBER, "ci95": _NUMBER, "schools": _INT,
+                       "values": "a list"}
+MOVIELENS_TEST_FIELDS = {"state": _TEXT, "k_shot": "an int or null", "mae": _NUMBER,
+                         "mae_ci95": _NUMBER, "ndcg3": _NUMBER, "ndcg3_ci95": _NUMBER,
+                         "users": _INT}
 
 
-def fashion_mnist_scores(records: list[dict], shots=(1, 5)) -> dict:
-    """``{(method, trained_on, tested_on): {k_shot: (test, record)}}`` from the Fashion-MNIST
-    records (``tested_on="fashion_mnist"``) and, for learners transferred from Omniglot, their
-    runs' own Omniglot test (``tested_on="omniglot"``). A learner trained on Fashion-MNIST for
-    one shot is scored at its own shot; another shot's learner stands in only where that one is
-    missing."""
-    scores = {}
-    for r in (r for r in records if r["name"].startswith("fashion_mnist_")):
-        for t in r["tests"]:
-            if t["k_shot"] not in shots:
-                continue
-            row = scores.setdefault((t["method"], t["trained_on"], "fashion_mnist"), {})
-            if t["trained_on"] != "fashion_mnist" or t["k_shot"] == r["k_shot"] or (
-                    t["k_shot"] not in row):
-                row[t["k_shot"]] = (t, r)
-            omniglot = _omniglot_test(records, t.get("run"), t["method"], t["k_shot"])
-            if omniglot is not None:
-                scores.setdefault((t["method"], "omniglot", "omniglot"), {})[t["k_shot"]] = (
-                    omniglot, next(o for o in records if o["name"] == t["run"]))
-    return scores
-
-
-def fashion_mnist_rows(records: list[dict], shots=(1, 5)) -> list[dict]:
-    """One row per method, training domain and test domain: 5-way accuracy at each of
-    ``shots`` (the 1-shot test of the learner trained for 1 shot, the 5-shot test of the one
-    trained for 5) and the steps trained (see :func:`fashion_mnist_scores`)."""
-    rows, scores = [], fashion_mnist_scores(records, shots)
-    for (method, trained_on, tested_on), by_shot in sorted(scores.items()):
-        row = {"method": method, "trained on": trained_on.replace("_", "-"),
-               "tested on": tested_on.replace("_", "-")}
-        for k in shots:
-            t, r = by_shot.get(k, (None, None))
-            cell = "–" if t is None else f"{t['accuracy']:.1f} ± {t['ci95']:.1f} %"
-            if r is not None and trained_on == "fashion_mnist" and r["k_shot"] != k and (
-                    "batch_size" not in r["hyperparameters"]):  # the baseline has one model
-                cell += f" ({r['k_shot']}-shot learner)"
-            row[f"5-way {k}-shot"] = cell
-        trained = scores.get((method, "omniglot", "omniglot"), by_shot) if (
-            trained_on == "omniglot") else by_shot  # the Omniglot runs behind a transfer
-        steps = {f"{r['steps']:,}" + ("" if r["finished"] else " (unfinished)")
-                 for _, r in trained.values() if r["steps"]}
-        row["training steps"] = " / ".join(sorted(steps)) or "–"
-        rows.append(row)
-    return rows
-
-
-def hospital_rows(records: list[dict], metric: str = "accuracy") -> list[dict]:
-    """One row per held-out hospital and method: ``metric`` (``"accuracy"``, %, or ``"auc"``)
-    at every K, mean ± 95 % CI over draws, and Detrano et al.'s protocol as an anchor row."""
-    if metric not in ("accuracy", "auc"):
-        raise ValueError(f"metric must be 'accuracy' or 'auc', got {metric!r}.")
-    rows = []
-    for r in sorted((r for r in records if r["name"].startswith("hospitals_")),
-                    key=lambda r: r["hospital"]):
-        k_shots = sorted({t["k_shot"] for t in r["tests"]})
-        ci = "ci95" if metric == "accuracy" else "auc_ci95"
-        fmt = "{:.1f} ± {:.1f}" if metric == "accuracy" else "{:.3f} ± {:.3f}"
-        methods = list(dict.fromkeys(t["method"] for t in r["tests"]))
-        for method in methods:
-            by_k = {t["k_shot"]: t for t in r["tests"] if t["method"] == method}
-            rows.append({"new hospital": r["hospital"], "method": method,
-                         **{f"K={k}": fmt.format(by_k[k][metric], by_k[k][ci]) if k in by_k
-                            else "" for k in k_shots}})
-        anchor = r.get("anchor")
-        if anchor:
-            value = (f"{anchor['accuracy']:.1f} ± {anchor['ci95']:.1f} (published "
-                     f"{anchor['published_accuracy']:.0f})" if metric == "accuracy"
-                     else f"{anchor['auc']:.3f}")
-            rows.append({"new hospital": r["hospital"],
-                         "method": "anchor: Detrano protocol (fit on Cleveland)",
-                         **{f"K={k}": value if k == 0 else "" for k in k_shots}})
-    return rows
+def check_personalisation_record(record: dict, source: str) -> None:
+    """The schema of notebook 08's records (see the comment above)."""
+    _check_fields(record, {"protocol": _TEXT, "folds": _INT, "test": "a list"}, source)
+    fields = (SCHOOLS_TEST_FIELDS if record["name"].startswith("schools_")
+              else MOVIELENS_TEST_FIELDS)
+    for i, row in enumerate(record["test"]):
+        where = f"{source}, test[{i}]"
+        _check_fields(row, {f: e for f, e in fields.items() if f != "k_shot"}, where)
+        k_shot = row.get("k_shot", "missing")
+        if not (_matches(k_shot, _INT) or (k_shot is None and fields is MOVIELENS_TEST_FIELDS)):
+            raise RecordError(f"{where}: 'k_shot' must be {fields['k_shot']}, got {k_shot!r}.")

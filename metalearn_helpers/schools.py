@@ -1,6 +1,6 @@
 """Inner-London exam scores (``mlmRev/Exam``): one task per school, few-shot episodes of students.
 
-Defined in notebook ``08_people`` (part A: multi-task learning versus meta-learning).
+Defined in notebook ``08_applications_personalisation`` (part A: multi-task learning versus meta-learning).
 
 The data: 4,059 students in 65 inner-London schools (Goldstein et al. 1993, "A multilevel
 analysis of school examination results", Oxford Review of Education 19:425-433), the tutorial

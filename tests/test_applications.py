@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metalearn_helpers import cross_domain, hospitals, records
+from metalearn_helpers import application_tables, cross_domain, hospitals, records
 from metalearn_helpers import heart_disease as hd
 from metalearn_helpers.episodes import Episode
 
@@ -153,13 +153,13 @@ def test_hospital_rows_with_anchor():
                                    _hospital_test("MAML", 5, 75.0)],
                    anchor={"accuracy": 80.6, "ci95": 4.5, "auc": 0.85,
                            "published_accuracy": 77.0})
-    rows = records.hospital_rows([record])
+    rows = application_tables.hospital_rows([record])
     assert rows[0] == {"new hospital": "hungary", "method": "MAML", "K=0": "70.0 ± 1.0",
                        "K=5": "75.0 ± 1.0"}
     assert rows[1]["K=0"] == "80.6 ± 4.5 (published 77)" and rows[1]["K=5"] == ""
-    assert records.hospital_rows([record], "auc")[1]["K=0"] == "0.850"
+    assert application_tables.hospital_rows([record], "auc")[1]["K=0"] == "0.850"
     with pytest.raises(ValueError, match="metric must be"):
-        records.hospital_rows([record], "f1")
+        application_tables.hospital_rows([record], "f1")
 
 
 def test_fashion_rows_prefer_the_learner_trained_for_the_shot():
@@ -171,9 +171,9 @@ def test_fashion_rows_prefer_the_learner_trained_for_the_shot():
                 tests=[test(1, 60.0), test(5, 70.0)])
     five = _base("fashion_mnist_maml_5w5s", n_way=5, k_shot=5, test={},
                  tests=[test(1, 50.0), test(5, 80.0)])
-    rows = records.fashion_mnist_rows([one, five])
+    rows = application_tables.fashion_mnist_rows([one, five])
     assert rows[0]["5-way 1-shot"] == "60.0 ± 1.0 %" and rows[0]["5-way 5-shot"] == "80.0 ± 1.0 %"
-    rows = records.fashion_mnist_rows([one])  # no 5-shot learner: the 1-shot one stands in
+    rows = application_tables.fashion_mnist_rows([one])  # no 5-shot learner: the 1-shot one stands in
     assert rows[0]["5-way 5-shot"] == "70.0 ± 1.0 % (1-shot learner)"
 
 
