@@ -94,6 +94,7 @@ def hospital_rows(records: list[dict], metric: str = "accuracy") -> list[dict]:
             rows.append({"new hospital": r["hospital"],
                          "method": "anchor: Detrano protocol (fit on Cleveland)",
                          **{f"K={k}": value if k == 0 else "" for k in k_shots}})
+    return rows
 
 
 def schools_rows(records: list[dict], k_shots=(2, 5, 10, 20)) -> list[dict]:
@@ -135,7 +136,6 @@ def schools_paired_rows(records: list[dict], reference: str = "multilevel",
     """Per ``schools_*`` record: its query MSE minus the ``reference`` method's on the same
     schools and support draws (mean ± 95 % CI of the per-school differences), at each K. Paired
     differences remove the spread between schools that dominates the plain CIs."""
-
     by_name = {r["algorithm"]: r for r in records if r["name"].startswith("schools_")}
     if reference not in by_name:
         raise ValueError(f"no schools_ record of {reference!r}; have {sorted(by_name)}.")
