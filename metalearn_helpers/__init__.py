@@ -13,10 +13,12 @@ Small modules, each with one job; each function's docstring names the notebook t
   (N-way K-shot episodes from Omniglot or any labelled images, sinusoid tasks).
 - ``training``: the one meta-training loop (progress bar, checkpoints, resume);
   ``evaluation``: the one evaluation (per-episode scores, mean and 95 % confidence interval).
-- ``experiments`` (Omniglot), ``sinusoid`` (MAML's regression), ``multilevel`` (the multilevel
-  model of notebook 08), ``costs`` (time and memory of a meta-step).
+- ``experiments`` (Omniglot), ``sinusoid`` (MAML's regression), ``cross_domain`` and
+  ``hospitals`` (notebook 07), ``school_models``, ``multilevel`` and ``melu`` (notebook 08),
+  ``costs`` (time and memory of a meta-step).
 - ``papers``: every paper setting and published number, as plain data; ``records``: the one
-  run-record format, committed weights and the results tables.
+  run-record format, committed weights and the results tables; ``application_tables``: the
+  rows of notebooks 07 and 08.
 - ``presets``: the ``ci`` / ``class`` / ``full`` presets of the notebooks' parameters cells.
 - ``plots``, ``image_plots``, ``widgets``: charts (learning curves included), image grids and
   interactive widgets used by the notebooks.
