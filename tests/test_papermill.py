@@ -20,11 +20,17 @@ papermill = pytest.importorskip("papermill")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@pytest.fixture(autouse=True)
+def inline_figures(monkeypatch):
+    """Kernels draw inline, as for a student (conftest sets MPLBACKEND=Agg for the unit tests)."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+
+
 def run(tmp_path, notebook, **parameters):
     """Execute ``notebook`` with papermill; return the executed notebook."""
     output = tmp_path / notebook
     papermill.execute_notebook(str(NOTEBOOKS / notebook), str(output),
-                               parameters=dict(preset="ci", **parameters), kernel_name="python3",
+                               parameters={"preset": "ci", **parameters}, kernel_name="python3",
                                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
                                execution_timeout=600)
     return nbformat.read(output, as_version=4)
@@ -49,8 +55,7 @@ def test_papermill_runs_a_notebook_with_an_overridden_knob(tmp_path, notebook, k
     nb = run(tmp_path, notebook, **{knob: value})
     index, source = injected(nb)
     assert 'preset = "ci"' in source and f"{knob} = {value}" in source
-    config = text_of(nb.cells[index + 1 + next(i for i, c in enumerate(nb.cells[index + 1:])
-                                               if "resolve_preset(" in c.source)])
+    config = next(text_of(c) for c in nb.cells[index + 1:] if "config = resolve_preset(" in c.source)
     assert f"{knob}={value}" in config and "preset='ci'" in config
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -62,13 +67,14 @@ def test_papermill_runs_a_notebook_with_an_overridden_knob(tmp_path, notebook, k
     (dict(preset="huge"), "ValueError", "preset must be one of ['ci', 'class', 'full']"),
     (dict(n_way="five"), "TypeError", "parameter n_way must be a int like 5, got str 'five'"),
     (dict(n_way=1000), "ValueError", "n_way must be between 2 and 26 in this notebook, got 1000"),
-])
+], ids=["unknown preset", "wrong type", "impossible n_way"])
 def test_bad_parameters_fail_naming_the_cell_and_the_problem(tmp_path, parameters, error,
                                                              message):
     with pytest.raises(papermill.PapermillExecutionError) as failure:
         run(tmp_path, "02_task_sampling.ipynb", **parameters)
     assert failure.value.ename == error and message in failure.value.evalue
     assert f'In [{failure.value.exec_count}]' in str(failure.value)
+    assert "config = resolve_preset(" in failure.value.source  # the cell after the parameters
     nb = nbformat.read(tmp_path / "02_task_sampling.ipynb", as_version=4)
-    failed = nb.cells[failure.value.cell_index]
-    assert any(o.output_type == "error" for o in failed.outputs)
+    failed = [c for c in nb.cells if c.cell_type == "code" and c.source == failure.value.source]
+    assert any(o.output_type == "error" and message in o.evalue for o in failed[0].outputs)
