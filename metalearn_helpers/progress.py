@@ -17,7 +17,7 @@ from tqdm.notebook import tqdm_notebook
 
 
 def final_line(bar) -> str:
-    """The plain line a finished (or stopped) bar leaves: ``desc: n/total, elapsed s[, postfix]``."""
+    """The plain line a finished (or stopped) bar leaves: ``desc: n/total, elapsed s, postfix``."""
     state = bar.format_dict
     n, total = state["n"], state["total"]
     text = f"{state['prefix'] or 'progress'}: {n:g}" + (f"/{total:g}" if total else "")

@@ -14,6 +14,7 @@ Needs PyPI ``playwright==1.64.1`` (the ``dev`` extra) and Debian's ``chromium`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,15 +87,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """The process runs (exists and is not a zombie waiting for its parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _stop(pids: list[int]) -> None:
+    """SIGTERM, then SIGKILL after 10 s, to each process id of ``pids``."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
+        for pid in filter(_alive, pids):
+            with contextlib.suppress(ProcessLookupError):  # it has just exited
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+        while time.monotonic() < deadline and any(map(_alive, pids)):
             time.sleep(0.2)
 
 
@@ -138,7 +146,8 @@ def jupyterlab(tmp_path_factory):
     finally:
         kernels = _children(server.pid)
         _stop([server.pid])
-        _stop([pid for pid in kernels if Path(f"/proc/{pid}").exists()])
+        server.wait()
+        _stop(kernels)
         log.close()
 
 

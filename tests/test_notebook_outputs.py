@@ -71,7 +71,8 @@ def test_committed_in_the_form_jupyterlab_saves(path):
 def test_widget_text_is_found():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
         nbformat.v4.new_output("display_data", {"text/plain": "VBox(children=(HBox(..."}),
-        nbformat.v4.new_output("stream", name="stderr", text="evaluating:   0%|          | 0/600")])])
+        nbformat.v4.new_output("stream", name="stderr",
+                               text="evaluating:   0%|          | 0/600")])])
     assert len(widget_texts(nb)) == 2
 
 

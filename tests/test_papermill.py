@@ -55,7 +55,8 @@ def test_papermill_runs_a_notebook_with_an_overridden_knob(tmp_path, notebook, k
     nb = run(tmp_path, notebook, **{knob: value})
     index, source = injected(nb)
     assert 'preset = "ci"' in source and f"{knob} = {value}" in source
-    config = next(text_of(c) for c in nb.cells[index + 1:] if "config = resolve_preset(" in c.source)
+    config = next(text_of(cell) for cell in nb.cells[index + 1:]
+                  if "config = resolve_preset(" in cell.source)
     assert f"{knob}={value}" in config and "preset='ci'" in config
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
