@@ -1,15 +1,16 @@
 """The notebooks as a student sees them: JupyterLab in headless Chromium (marker ``browser``).
 
-For each notebook of :data:`EXPLORERS` this opens a copy in a fresh JupyterLab (no token, a free
-port on 127.0.0.1, fresh settings: like a fresh clone, so the notebook is untrusted) and checks
-that the committed outputs read well without running anything (figures, no ``VBox(`` or ``0%|``
-text) and that opening does not mark the notebook modified. Then it runs all cells in the
-``ci`` preset, changes each listed control of the notebook's explorer widget, and checks that
-the explorer's figure changes, that no JavaScript error is logged and that no "Error displaying
-widget" appears. Screenshots go to ``runs/browser/`` for a person to look at.
+For each notebook this opens a copy in a fresh JupyterLab (no token, a free port on 127.0.0.1,
+fresh settings: like a fresh clone, so the notebook is untrusted) and checks that the committed
+outputs read well without running anything (figures, no ``VBox(`` or ``0%|`` text), that
+opening does not mark the notebook modified and that saving it at once writes the same bytes. For each notebook of :data:`EXPLORERS` it then runs
+all cells in the ``ci`` preset, changes each listed control of the notebook's explorer widget,
+and checks that the explorer's figure changes, that no JavaScript error is logged and that no
+"Error displaying widget" appears. Screenshots go to ``runs/browser/`` for a person to look at.
 
-Needs PyPI ``playwright==1.64.1`` (the ``dev`` extra) and Debian's ``chromium`` 156 (never
-``playwright install``, which downloads browsers). Run: ``pytest -m browser tests/test_browser.py``.
+Needs PyPI ``playwright==1.64.1`` (the ``dev`` extra) and Debian's ``chromium`` (150 on Debian 12,
+156 on newer releases; never ``playwright install``, which downloads browsers). Run:
+``pytest -m browser tests/test_browser.py``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ EXPLORERS = {
     "06_model_based.ipynb": [("dropdown", "learner", 1), ("slider", "episode", 5),
                              ("slider", "step t", 10)],
 }
-# Notebooks without an explorer: only the first opening and Run All are checked.
+# Notebooks without an explorer: only the first opening is checked (nbval runs them).
 OTHER_NOTEBOOKS = ["04_maml_omniglot.ipynb"]
 
 SETTINGS = {  # fresh JupyterLab settings: never write the notebook, render every cell, no news
@@ -237,6 +238,19 @@ def _change(page, explorer, kind, label, value):
         control.locator("input").press("Enter")
 
 
+def _check_saved_unchanged(page, folder, notebook):
+    """Saving right after opening writes the committed bytes back (JupyterLab's saved form)."""
+    path = folder / notebook
+    before = path.stat().st_mtime_ns
+    _menu(page, "File", "Save Notebook")
+    deadline = time.monotonic() + 15
+    while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert path.stat().st_mtime_ns != before, f"{notebook}: JupyterLab did not save"
+    assert path.read_bytes() == (ROOT / "notebooks" / notebook).read_bytes(), (
+        f"{notebook}: JupyterLab saves it differently; store it with scripts/store_notebooks.py")
+
+
 def _check_first_opening(page, notebook):
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
     text = page.locator(".jp-Notebook").inner_text()
@@ -249,14 +263,16 @@ def _check_first_opening(page, notebook):
 
 @pytest.mark.parametrize("notebook", list(EXPLORERS) + OTHER_NOTEBOOKS)
 def test_notebook_in_jupyterlab(jupyterlab, browser, notebook):
-    base, _ = jupyterlab
+    base, folder = jupyterlab
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     stem = notebook.removesuffix(".ipynb")
     page, errors = _open(browser, base, notebook)
     try:
         page.screenshot(path=SCREENSHOTS / f"{stem}-0-opened.png")
         _check_first_opening(page, notebook)
-        _run_all(page, notebook)
+        _check_saved_unchanged(page, folder, notebook)
+        if notebook in EXPLORERS:
+            _run_all(page, notebook)
         explorer = page.locator(".jp-Notebook .widget-vbox:has(> .widget-output)")
         for step, (kind, label, value) in enumerate(EXPLORERS.get(notebook, []), start=1):
             figure = explorer.first.locator(".widget-output")
