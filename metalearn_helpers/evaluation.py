@@ -75,7 +75,7 @@ def evaluate(score_fn: Callable[[Episode], float], tasks, n_episodes: int = 600,
     the same test episodes. Where a score is NaN or infinite (gradient descent that diverged),
     ``mean`` and ``ci95`` are NaN and ``values`` holds every score, for the caller to decide.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     check_int("n_episodes", n_episodes)
     rng = as_rng(seed)

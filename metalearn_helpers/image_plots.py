@@ -7,6 +7,7 @@ tweak it."""
 from __future__ import annotations
 
 import numpy as np
+from .checks import check_int
 
 
 # Omniglot episodes: notebook 02_task_sampling ------------------------------------------------
@@ -82,7 +83,8 @@ def show_drawers(data, character: int, ncols: int = 10, cell: float = 0.8):
     return fig
 
 
-def show_episode(episode, data=None, max_query: int | None = None, cell: float = 0.55):
+def show_episode(episode, data=None, max_query: int | None = None, cell: float = 0.55,
+                 title: str | None = None, max_images: int = 400):
     """Draw an N-way K-shot episode: one row per label, support drawings left, query right.
 
     Defined in notebook ``02_task_sampling``. Each row is labelled with its episode label and,
@@ -95,26 +97,37 @@ def show_episode(episode, data=None, max_query: int | None = None, cell: float =
         data: the Omniglot it came from (for the row labels); optional.
         max_query: show at most this many query drawings per label (default all).
         cell: side of one image in inches (shrunk automatically for big episodes).
+        title: a title above the support/query headings; optional.
+        max_images: draw at most this many images: a bigger episode shows its first labels
+            only and says so in the title (thousands of small axes take minutes to draw).
 
     Returns:
         The matplotlib ``Figure``.
     """
     from matplotlib.figure import Figure
 
-    labels = np.unique(episode.support_y)
-    support = [episode.support_x[episode.support_y == y] for y in labels]
-    query = [episode.query_x[episode.query_y == y][:max_query] for y in labels]
+    check_int("max_images", max_images)
+    all_labels = np.unique(episode.support_y)
+    support = [episode.support_x[episode.support_y == y] for y in all_labels]
+    query = [episode.query_x[episode.query_y == y][:max_query] for y in all_labels]
     k, q = max(len(s) for s in support), max((len(x) for x in query), default=0)
+    labels = all_labels[:max(1, max_images // (k + q))]
+    if len(labels) < len(all_labels):
+        title = ((title + "\n") if title else "") + (
+            f"first {len(labels)} of {len(all_labels)} labels shown (max_images={max_images})")
     gap = 0.35 if q else 0.0
     width_ratios = [1] * k + ([gap] + [1] * q if q else [])
     cell = min(cell, 11.0 / (k + q + gap), 10.0 / len(labels))
     fontsize = max(5.0, min(8.0, 14 * cell))
     margin = (0.27 if data is not None else 0.08) * fontsize  # inches for the row labels
-    fig = Figure(figsize=(margin + cell * (k + q + gap), 0.5 + cell * len(labels)))
+    head = 0.45 + (0.16 * (title.count("\n") + 1) + 0.1 if title else 0.0)  # inches on top
+    fig = Figure(figsize=(margin + cell * (k + q + gap), head + 0.05 + cell * len(labels)))
     axes = fig.subplots(len(labels), len(width_ratios), squeeze=False,
                         gridspec_kw=dict(width_ratios=width_ratios, wspace=0.06, hspace=0.06))
     fig.subplots_adjust(left=margin / fig.get_figwidth(), right=0.99, bottom=0.01,
-                        top=1 - 0.45 / fig.get_figheight())
+                        top=1 - head / fig.get_figheight())
+    if title:
+        fig.suptitle(title, y=1 - 0.05 / fig.get_figheight(), va="top", fontsize=8)
     columns = [("support", j) for j in range(k)] + ([("gap", 0)] + [("query", j)
                                                                     for j in range(q)] if q else [])
     for row, label in enumerate(labels):

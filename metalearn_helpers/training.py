@@ -409,7 +409,7 @@ class _Run:
 
     # -- the loop ---------------------------------------------------------------------------------
     def train(self, tasks) -> History:
-        from tqdm.auto import tqdm
+        from .progress import tqdm
 
         self._start()
         n_steps = self.config["n_steps"]

@@ -6,7 +6,25 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 
-def figure_widget(draw, **controls) -> widgets.VBox:
+class Explorer(widgets.VBox):
+    """A :func:`figure_widget`: a ``VBox`` whose display also carries a PNG of its initial view.
+
+    A frontend that runs widgets (JupyterLab or Notebook with a kernel, or a trusted notebook
+    with saved widget state) shows the live widget; GitHub, static viewers and untrusted
+    notebooks fall back to the picture (``image/png``) and a one-line caption (``text/plain``)
+    instead of the text repr ``VBox(children=(HBox(...``.
+    """
+
+    initial_view = None  # {"image/png": base64 str, "text/plain": caption}, set by figure_widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None and self.initial_view:
+            bundle.update(self.initial_view)
+        return bundle
+
+
+def figure_widget(draw, **controls) -> Explorer:
     """Controls above a figure that ``draw(**values)`` redraws whenever a control changes.
 
     Like ``ipywidgets.interactive``, but ``draw`` *returns* a matplotlib ``Figure`` (or a
@@ -14,21 +32,31 @@ def figure_widget(draw, **controls) -> widgets.VBox:
     (``append_display_data``) instead of capturing what the function displays. Captured output
     makes nbclient (papermill, nbconvert) race with widget updates (nbclient issue #312): a
     notebook with ``interactive`` hung in 2 of about 10 headless runs on a loaded machine. Every
-    widget of the course is built with this function.
+    widget of the course is built with this function. The first figure is also kept as a
+    picture in the widget's display (see :class:`Explorer`), so a notebook read without a
+    kernel shows the explorer's initial view.
 
     Args:
         draw: ``(**values) -> Figure | str``.
         **controls: ipywidgets controls, keyed by ``draw``'s argument names.
 
     Returns:
-        An ``ipywidgets.VBox`` (controls, then the figure); display it as a cell's last expression.
+        An :class:`Explorer` (controls, then the figure); display it as a cell's last expression.
     """
     import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
 
     out = widgets.Output()
+    caption = "Interactive explorer (run the notebook to use its controls)"
+    initial_view = {}
 
     def redraw(_change=None):
         result = draw(**{name: control.value for name, control in controls.items()})
+        if not initial_view:
+            initial_view["text/plain"] = caption + (f": {result}" if isinstance(result, str)
+                                                    else "; picture: its initial view")
+            if not isinstance(result, str):
+                initial_view["image/png"] = print_figure(result, "png", base64=True)
         with out.hold_sync():  # one update: the old figure is replaced, not flashed away
             out.outputs = ()
             if isinstance(result, str):
@@ -40,8 +68,10 @@ def figure_widget(draw, **controls) -> widgets.VBox:
     for control in controls.values():
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox(list(controls.values()),
+    explorer = Explorer([widgets.HBox(list(controls.values()),
                                       layout=widgets.Layout(flex_flow="row wrap")), out])
+    explorer.initial_view = initial_view
+    return explorer
 
 
 def sinusoid_task_sampler(n_tasks: int = 3, seed: int = 0, k_shot: int = 10,
@@ -110,9 +140,7 @@ def episode_explorer(data, seed: int = 0):
             episode = tasks.sample(seed)
         except ValueError as error:  # an impossible combination, or a negative seed
             return f"Impossible episode: {error}"
-        fig = show_episode(episode, data)
-        fig.suptitle(repr(tasks), fontsize=8)
-        return fig
+        return show_episode(episode, data, title=repr(tasks))
 
     def slider(value, low, high, description):
         return widgets.IntSlider(value=value, min=low, max=high, description=description,
@@ -178,7 +206,7 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
         support_y = SinusoidTasks.function(support_x, amplitude, phase).astype(np.float32)
         truth = SinusoidTasks.function(grid, amplitude, phase)
         episode = Episode(support_x, support_y, grid, truth, info=task.info)
-        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.4), sharey=True,
+        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.7), sharey=True,
                                  squeeze=False)
         for i, (ax, name) in enumerate(zip(axes[0], names)):
             lr = step_sizes[f"lr_{i}"]
@@ -192,7 +220,12 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
             ax.set_ylim(-6, 6)
         fig.suptitle(f"A = {amplitude:.2f}, phase = {phase:.2f}; {len(support_x)} points, "
                      f"{steps} gradient step{'s' * (steps != 1)}", fontsize=10)
-        fig.tight_layout()
+        for ax in axes[0]:  # one legend below the panels, where it hides no point
+            ax.get_legend().remove()
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small",
+                   frameon=False)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
         return fig
 
     controls = dict(
@@ -209,7 +242,8 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
     for i, name in enumerate(names):
         controls[f"lr_{i}"] = widgets.FloatLogSlider(
             value=learners[name][1], base=10, min=-3, max=-0.5, step=0.05,
-            description=f"lr {name}"[:18], readout_format=".3g", continuous_update=False)
+            description=f"lr {name}"[:18], readout_format=".3g", continuous_update=False,
+            style={"description_width": "initial"})
     return figure_widget(draw, **controls)
 
 
