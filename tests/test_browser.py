@@ -57,6 +57,8 @@ EXPLORERS = {
                               ("checkbox", "within one alphabet", True), ("text", "seed", 4)],
     "06_model_based.ipynb": [("dropdown", "learner", 1), ("slider", "episode", 5),
                              ("slider", "step t", 10)],
+    "07_applications_few_shot.ipynb": [("dropdown", "new hospital", 1), ("slider", "draw", 5)],
+    "08_applications_personalisation.ipynb": [("dropdown", "new user", 1)],
 }
 # Notebooks without an explorer: only the first opening is checked (nbval runs them).
 OTHER_NOTEBOOKS = ["04_maml_omniglot.ipynb"]
