@@ -116,7 +116,7 @@ def test_common_random_numbers_give_every_method_the_same_luck():
 # -- RL² ------------------------------------------------------------------------------------------
 def test_rl2_runs_through_meta_train_and_moves_above_random(tmp_path):
     tasks = BernoulliBandits(k_arms=2, n_pulls=5)
-    rl2 = RL2(k_arms=2, n_pulls=5, units=16, meta_lr=1e-2, seed=0)
+    rl2 = RL2(k_arms=2, n_pulls=5, units=16, meta_lr=1e-2, ppo_epochs=1, seed=0)
     history = meta_train(rl2, tasks, n_steps=5, meta_batch_size=64, run_dir=tmp_path,
                          checkpoint_every=5, log_every=1, progress=False)
     losses = history.series("loss")[1]
@@ -126,7 +126,7 @@ def test_rl2_runs_through_meta_train_and_moves_above_random(tmp_path):
     assert np.isfinite(sampled.mean) and sampled.n == 1000
     random = evaluate_baselines(test, names=("random",))["random"]
     assert greedy.mean > random.mean - random.ci95  # at least no worse than random after 5 steps
-    resumed = RL2(k_arms=2, n_pulls=5, units=16, meta_lr=1e-2, seed=1)
+    resumed = RL2(k_arms=2, n_pulls=5, units=16, meta_lr=1e-2, ppo_epochs=1, seed=1)
     meta_train(resumed, tasks, n_steps=5, meta_batch_size=64, run_dir=tmp_path, progress=False)
     for a, b in zip(rl2.meta_variables, resumed.meta_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # the resume restored the weights
@@ -148,7 +148,7 @@ class _NaNAfter:
 
 
 def test_nan_returns_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path):
-    rl2 = RL2(k_arms=2, n_pulls=3, units=8, seed=0)
+    rl2 = RL2(k_arms=2, n_pulls=3, units=8, ppo_epochs=1, seed=0)
     tasks = _NaNAfter(BernoulliBandits(k_arms=2, n_pulls=3), bad_batch=5)
     with pytest.raises(FloatingPointError, match="loss is nan at step 5"):
         meta_train(rl2, tasks, n_steps=10, meta_batch_size=16, run_dir=tmp_path,
