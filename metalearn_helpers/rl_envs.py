@@ -65,7 +65,7 @@ class PointNavigation:
         env = PointNavigation(sample_goals(40, seed=0))
         positions = env.reset()
         while not env.dones.all():
-            positions, rewards, dones = env.step(goals_direction_policy(positions))
+            positions, rewards, dones = env.step(env.goals - positions)  # clipped to 0.1
     """
 
     def __init__(self, goals, max_steps: int = MAX_STEPS):
