@@ -32,12 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # iteration takes a fraction of a second to a few seconds on one CPU core, and the n = 100 GRU
 # has 128 units (about 3x less compute per pull than 256). Values are learned in raw returns for
 # n = 10 (learned faster than in units of the largest return in a 600-iteration trial) and in
-# units of 8 pulls for n = 100, whose returns reach about 60.
+# units of 8 pulls for n = 100, whose returns reach about 60 (faster than raw returns in a
+# 50-iteration trial). With the entropy bonus of n = 10 (0.01), the n = 100 policy became
+# deterministic (entropy 0.04 nats) by iteration 400 at a total reward of about 62, below Thompson
+# sampling: n = 100 uses 0.05.
 RUN_SETTINGS = {
     10: dict(meta_batch_size=250, n_steps=10_000, validate_every=250, checkpoint_every=250,
              learner=dict(units=256, value_scale=1.0)),
     100: dict(meta_batch_size=100, n_steps=3_000, validate_every=50, checkpoint_every=50,
-              learner=dict(units=128, value_scale=8.0)),
+              learner=dict(units=128, value_scale=8.0, entropy_coef=0.05)),
 }
 VALIDATION_TASKS, VALIDATION_SEED = 500, 1
 
