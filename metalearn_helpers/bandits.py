@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -128,7 +128,7 @@ def bayes_optimal_arms(n_pulls: int) -> Callable:
         raise ValueError(f"the exact Bayes-optimal strategy is only computed for n_pulls <= "
                          f"{MAX_BAYES_OPTIMAL_PULLS}, got {n_pulls}.")
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def value(counts: tuple) -> float:  # counts: sorted ((successes, failures), ...) per arm
         if sum(s + f for s, f in counts) >= n_pulls:
             return 0.0

@@ -7,11 +7,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metalearn_helpers.bandits import (BanditTasks, BernoulliBandits, bayes_optimal_arms,
-                                       evaluate_baselines, play, random_arms, tune_ucb1)
+from metalearn_helpers.bandits import (
+    BanditTasks,
+    BernoulliBandits,
+    bayes_optimal_arms,
+    evaluate_baselines,
+    play,
+    random_arms,
+    tune_ucb1,
+)
 from metalearn_helpers.rl2 import RL2
-from metalearn_helpers.rl_envs import (ARENA, MAX_SPEED, BernoulliBandit, PointNavigation,
-                                       sample_goals)
+from metalearn_helpers.rl_envs import (
+    ARENA,
+    MAX_SPEED,
+    BernoulliBandit,
+    PointNavigation,
+    sample_goals,
+)
 from metalearn_helpers.training import checkpoint_step, meta_train
 
 
@@ -108,7 +120,7 @@ def test_bayes_optimal_strategy_matches_its_value_by_hand():
 
 def test_common_random_numbers_give_every_method_the_same_luck():
     test = BanditTasks(np.array([[0.0, 1.0]], np.float32), np.full((1, 4, 2), 0.5, np.float32))
-    always_second = lambda successes, pulls, t, rng: np.ones(len(successes), int)  # noqa: E731
+    always_second = lambda successes, pulls, t, rng: np.ones(len(successes), int)
     assert play(always_second, test).tolist() == [4.0]
     assert 0 <= play(random_arms, test)[0] <= 4
 
