@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # directly instead of through the value estimate, kept exploring (0.64 nats at iteration 300).
 # n = 10 plateaued near the Bayes-optimal level (6.67-6.77 on validation, 6.45 on test where
 # the optimum scores 6.65) from iteration 1,000; resumed at 2,008 with 1,000 bandits per
-# iteration (--steps 10000 --meta-batch-size 1000) it was unchanged at 3,669. n = 100 reached 75.4 (validation 76.1, still
-# rising slowly) at the 3,000 iterations first planned: it continues to 6,000.
+# iteration (--steps 10000 --meta-batch-size 1000) it was unchanged at 3,669. n = 100 reached
+# 75.4 (validation 76.1, still rising slowly) at the 3,000 iterations first planned: it
+# continues to 6,000.
 RUN_SETTINGS = {
     10: dict(meta_batch_size=250, n_steps=10_000, validate_every=250, checkpoint_every=250,
              learner=dict(units=256, value_scale=1.0)),
