@@ -27,20 +27,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .evaluation import ScoreWithCI, mean_confidence_interval
 from .checks import check_int
+from .evaluation import ScoreWithCI, mean_confidence_interval
 
 TEST_SEED = 161102779  # the RL² paper's arXiv id: test bandits never come from training seeds
 
-# Duan et al. 2016, Table 1 (total reward averaged over 1,000 bandits, no CI given), keyed by
-# (k_arms, n_pulls). UCB1's entry is for a tuned exploration coefficient.
-# The Thompson-sampling entries (and random at n = 100) are read from the same table; our
-# Thompson sampling scores 5.70 and 74.8 on our test tasks.
-PAPER_RESULTS = {
-    (5, 10): {"random": 5.0, "gittins": 6.6, "thompson": 5.7, "ucb1": 6.7, "rl2": 6.7},
-    (5, 100): {"random": 49.9, "gittins": 78.3, "thompson": 74.7, "rl2": 78.7},
-}
-PAPER_SOURCE = "Duan et al. 2016, RL², arXiv 1611.02779, Table 1 (k arms, n pulls)"
 
 
 @dataclasses.dataclass(frozen=True)

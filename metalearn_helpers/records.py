@@ -18,6 +18,9 @@ match raises :class:`RecordError` naming the file, the field and what is expecte
   "ci95"}``, numbers or null), and optionally ``adaptation`` (the baseline's test-time
   adaptation), ``instance`` (sequence learners: the k-th presentation of a class),
   ``paper_result_transductive`` and ``paper_result_miniimagenet``.
+- A measurement without training (``"kind": "measurement"``, e.g. ``bandit_baselines``): only
+  ``name``, ``protocol``, ``seed``, ``command``, ``date``, ``machine`` and ``git_commit`` are
+  required.
 - Sinusoid (``name`` starts with ``sinusoid_``): ``test`` is a list of rows ``k_shot``,
   ``inner_steps``, ``episodes``, ``diverged`` (int) and ``mse``, ``ci95`` (numbers, or null when
   every task diverged).
@@ -53,6 +56,10 @@ RECORD_FIELDS = {"name": _TEXT, "algorithm": _TEXT, "paper": _TEXT, "hyperparame
                  "steps": _INT, "planned_steps": _INT, "finished": "a bool", "seed": _INT,
                  "train_seconds": _NUMBER, "seconds_per_step": _NUMBER, "command": _TEXT,
                  "date": _TEXT, "machine": "a dict", "git_commit": "a string or null"}
+# A measurement without training (e.g. the bandit baselines of notebook 09): ``"kind":
+# "measurement"``, what was measured and how, and where.
+MEASUREMENT_FIELDS = {"name": _TEXT, "protocol": _TEXT, "seed": _INT, "command": _TEXT,
+                      "date": _TEXT, "machine": "a dict", "git_commit": "a string or null"}
 OMNIGLOT_FIELDS = {"n_way": _INT, "k_shot": _INT, "protocol": _TEXT, "tests": "a list"}
 OMNIGLOT_TEST_FIELDS = {"n_way": _INT, "k_shot": _INT, "episodes": _INT, "n_query": _INT,
                         "accuracy": _NUMBER, "ci95": _NUMBER, "protocol": _TEXT,
@@ -86,6 +93,9 @@ def _check_fields(mapping, fields: dict, where: str) -> None:
 def check_record(record, source: str = "record") -> dict:
     """Return ``record`` if it follows the schema (module docstring), else raise
     :class:`RecordError` naming ``source``, the field and what it must be."""
+    if isinstance(record, dict) and record.get("kind") == "measurement":
+        _check_fields(record, MEASUREMENT_FIELDS, source)
+        return record
     _check_fields(record, RECORD_FIELDS, source)
     if record["name"].startswith("omniglot_"):
         _check_fields(record, OMNIGLOT_FIELDS, source)
@@ -314,11 +324,11 @@ def results_table(records: list[dict] | None = None, *, algorithms=None,
     """
     records = load_records() if records is None else records
     if algorithms is not None:
-        unknown = sorted(set(algorithms) - {r["algorithm"] for r in records} -
+        unknown = sorted(set(algorithms) - {r.get("algorithm") for r in records} -
                          set(OMNIGLOT_SETTINGS))
         if unknown:
             raise ValueError(f"unknown algorithm(s) {unknown}; known: {sorted(OMNIGLOT_SETTINGS)}.")
-        records = [r for r in records if r["algorithm"] in algorithms]
+        records = [r for r in records if r.get("algorithm") in algorithms]
     if protocol is not None:
         records = [r for r in records if r.get("protocol", "vinyals") == protocol]
     rows = omniglot_rows(records) or sinusoid_rows(records)

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.test_tasks < 1000:
         parser.error(f"--test-tasks must be at least 1,000, got {args.test_tasks}.")
-    from metalearn_helpers import bandits, experiments
+    from metalearn_helpers import bandits, papers, records
 
     settings = []
     for n_pulls in args.n_pulls:
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
             parser.error(str(error))
         exploration = bandits.tune_ucb1(args.k_arms, n_pulls)
         scores = bandits.evaluate_baselines(test, seed=args.seed, ucb1_exploration=exploration)
-        paper = bandits.PAPER_RESULTS.get((args.k_arms, n_pulls), {})
+        paper = papers.RL2_BANDIT_RESULTS.get((args.k_arms, n_pulls), {})
         for name, score in scores.items():
             print(f"k={args.k_arms} n={n_pulls} {name:>10}: {score} "
                   f"(paper: {paper.get(name.split('_')[0], '-')})")
@@ -45,10 +45,10 @@ def main(argv=None) -> int:
             "k_arms": args.k_arms, "n_pulls": n_pulls, "ucb1_exploration": exploration,
             "scores": {name: {"total_reward": s.mean, "ci95": s.ci95, "tasks": s.n}
                        for name, s in scores.items()},
-            "paper_result": {**paper, "source": bandits.PAPER_SOURCE}})
-    path = experiments.WEIGHTS_DIR / "bandit_baselines.json"
-    experiments.write_record(path, {
-        "name": "bandit_baselines",
+            "paper_result": {**paper, "source": papers.RL2_BANDIT_SOURCE}})
+    path = records.WEIGHTS_DIR / "bandit_baselines.json"
+    records.write_record(path, {
+        "name": "bandit_baselines", "kind": "measurement",
         "protocol": (f"{args.test_tasks} test bandits per setting (BernoulliBandits.test_set, seed "
                      f"{bandits.TEST_SEED}), arm probabilities uniform in [0, 1]; total reward "
                      f"per bandit, mean ± 95 % CI; common random numbers shared with RL²'s test; "

@@ -70,14 +70,14 @@ def export_resume(run_dir: Path, committed: Path, steps: int, finished: bool) ->
 
 def test_results(rl2, tasks, args) -> dict:
     """RL² (sampling its actions, and greedy) and the baselines on the same test bandits."""
-    from metalearn_helpers import bandits
+    from metalearn_helpers import bandits, papers
     from metalearn_helpers.evaluation import mean_confidence_interval
 
     test = tasks.test_set(args.test_tasks)
     exploration = bandits.tune_ucb1(args.k_arms, args.n_pulls)
     scores = {"rl2": rl2.evaluate(test), "rl2_greedy": rl2.evaluate(test, greedy=True),
               **bandits.evaluate_baselines(test, ucb1_exploration=exploration)}
-    paper = bandits.PAPER_RESULTS.get((args.k_arms, args.n_pulls), {})
+    paper = papers.RL2_BANDIT_RESULTS.get((args.k_arms, args.n_pulls), {})
     for name, score in scores.items():
         print(f"{name:>11}: total reward {score} (paper: {paper.get(name.split('_')[0], '-')})")
     protocol = (f"{score.n} test bandits (BernoulliBandits.test_set, seed {bandits.TEST_SEED}), "
@@ -97,7 +97,7 @@ def test_results(rl2, tasks, args) -> dict:
                        for name, s in scores.items()},
             "rl2_minus": {name: {"total_reward": d.mean, "ci95": d.ci95}
                           for name, d in paired.items()},
-            "paper_result": {**paper, "source": bandits.PAPER_SOURCE}}
+            "paper_result": {**paper, "source": papers.RL2_BANDIT_SOURCE}}
 
 
 def parse_args(argv):
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)  # before TensorFlow starts
     if args.inter_op_threads:
         os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
-    from metalearn_helpers import experiments
+    from metalearn_helpers import records
     from metalearn_helpers.bandits import BernoulliBandits
     from metalearn_helpers.rl2 import RL2
     from metalearn_helpers.training import (
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     planned = args.steps or setting["n_steps"]
     meta_batch_size = args.meta_batch_size or setting["meta_batch_size"]
     name = f"rl2_bandits_k{args.k_arms}_n{args.n_pulls}"
-    run_dir, committed = ROOT / "runs" / name, experiments.WEIGHTS_DIR / "resume" / name
+    run_dir, committed = ROOT / "runs" / name, records.WEIGHTS_DIR / "resume" / name
     if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
         shutil.copytree(committed, run_dir, dirs_exist_ok=True)
         print(f"continuing the committed partial run from {committed}")
@@ -176,19 +176,19 @@ def main(argv=None) -> int:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
     results = test_results(rl2, tasks, args)
-    experiments.WEIGHTS_DIR.mkdir(exist_ok=True)
+    records.WEIGHTS_DIR.mkdir(exist_ok=True)
     export_resume(run_dir, committed, steps, finished=steps >= planned)
-    experiments.save_weights(rl2, experiments.WEIGHTS_DIR / f"{name}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, experiments.WEIGHTS_DIR / f"{name}.history.json")
+    records.save_weights(rl2, records.WEIGHTS_DIR / f"{name}.npz")
+    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{name}.history.json")
     history = History.load(run_dir / HISTORY_FILE)
-    record_path = experiments.WEIGHTS_DIR / f"{name}.json"
+    record_path = records.WEIGHTS_DIR / f"{name}.json"
     command = "python scripts/train_rl2.py " + " ".join(argv or sys.argv[1:])
     commands = {"command": command}
     if args.eval_only and record_path.exists():
         commands = {"command": json.loads(record_path.read_text())["command"],
                     "evaluation_command": command}
     rl2_score = results["scores"]["rl2"]
-    experiments.write_record(record_path, {
+    records.write_record(record_path, {
         "name": name, "algorithm": "rl2", "paper": "Duan et al. 2016, arXiv 1611.02779",
         "k_arms": args.k_arms, "n_pulls": args.n_pulls,
         # A resumed run keeps the learning rate its checkpoint holds (Keras saves it).

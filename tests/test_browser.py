@@ -240,6 +240,23 @@ def _change(page, explorer, kind, label, value):
         control.locator("input").press("Enter")
 
 
+def _finished_file(path, deadline) -> bytes:
+    """The file's bytes once the server has finished writing them (it truncates, then writes):
+    the same complete JSON on two reads 0.2 s apart, or whatever is there at ``deadline``."""
+    previous = None
+    while time.monotonic() < deadline:
+        data = path.read_bytes()
+        try:
+            json.loads(data)
+        except ValueError:
+            data = None
+        if data is not None and data == previous:
+            return data
+        previous = data
+        time.sleep(0.2)
+    return path.read_bytes()
+
+
 def _check_saved_unchanged(page, folder, notebook):
     """Saving right after opening writes the committed bytes back (JupyterLab's saved form)."""
     path = folder / notebook
@@ -249,7 +266,8 @@ def _check_saved_unchanged(page, folder, notebook):
     while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert path.stat().st_mtime_ns != before, f"{notebook}: JupyterLab did not save"
-    assert path.read_bytes() == (ROOT / "notebooks" / notebook).read_bytes(), (
+    saved = _finished_file(path, deadline)
+    assert saved == (ROOT / "notebooks" / notebook).read_bytes(), (
         f"{notebook}: JupyterLab saves it differently; store it with scripts/store_notebooks.py")
 
 
