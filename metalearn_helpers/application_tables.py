@@ -1,8 +1,9 @@
-"""The results tables of the applications (notebooks 07 and 08), as rows from their run records.
+"""The results tables of the applications (notebooks 07 to 09), as rows from their run records.
 
 Each function takes records loaded by :func:`metalearn_helpers.records.load_records` (whose
-schema checks the ``fashion_mnist_``, ``hospitals_``, ``schools_`` and ``movielens_`` records) and
-returns rows of strings for :func:`metalearn_helpers.records.markdown_table`.
+schema checks the ``fashion_mnist_``, ``hospitals_``, ``schools_`` and ``movielens_`` records;
+the ``rl2_bandits_`` records of notebook 09 are plain run records) and returns rows of strings for
+:func:`metalearn_helpers.records.markdown_table`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .evaluation import mean_confidence_interval
-from .records import QUERIES_PER_CLASS
+from .papers import RL2_BANDIT_RESULTS
+from .records import QUERIES_PER_CLASS, versus_paper
 
 def _omniglot_test(records: list[dict], run: str | None, method: str, k_shot: int):
     """The 5-way ``k_shot``-shot Omniglot test (15 queries) of committed run ``run``, or None."""
@@ -150,4 +152,45 @@ def schools_paired_rows(records: list[dict], reference: str = "multilevel",
             score = mean_confidence_interval(by_k[k] - base[k]) if k in by_k else None
             cells[f"K = {k}"] = "" if score is None else f"{score.mean:+.3f} ± {score.ci95:.3f}"
         rows.append({"method": name, **cells})
+    return rows
+
+
+# -- notebook 09: RL² on Bernoulli bandits (Duan et al. 2016, arXiv 1611.02779, Table 1) ----------
+RL2_METHOD_LABELS = {"rl2": "RL² (sampling)", "rl2_greedy": "RL² (greedy)", "random": "random",
+                     "ucb1": "UCB1 (c = 1)", "ucb1_tuned": "UCB1 (tuned c = {c})",
+                     "thompson": "Thompson sampling", "bayes_optimal": "Bayes-optimal (exact)",
+                     "gittins": "Gittins index"}
+# Which of our rows the paper's Table 1 numbers belong to: its UCB1 is tuned (its appendix), and it
+# reports the RL² policy as trained, sampling its actions.
+RL2_PAPER_METHODS = {"rl2": "rl2", "random": "random", "ucb1_tuned": "ucb1",
+                     "thompson": "thompson", "gittins": "gittins"}
+
+
+def rl2_bandit_rows(records: list[dict]) -> list[dict]:
+    """Duan et al.'s Table 1 next to ours: one row per method of every ``rl2_bandits_*`` record
+    (RL² and the baselines on the same 1,000 test bandits, common random numbers): total reward
+    mean ± 95 % CI, RL² minus the method on the same bandits (paired), the paper's number and the
+    course's target verdict (:func:`metalearn_helpers.records.versus_paper`), plus the paper's
+    Gittins row, which the course does not compute."""
+    rows = []
+    for r in sorted((r for r in records if r["name"].startswith("rl2_bandits_")),
+                    key=lambda r: (r["k_arms"], r["n_pulls"])):
+        tests, paper = r["tests"], RL2_BANDIT_RESULTS.get((r["k_arms"], r["n_pulls"]), {})
+        scores = {**tests["scores"], **({"gittins": None} if "gittins" in paper else {})}
+        for method, score in scores.items():
+            label = RL2_METHOD_LABELS.get(method, method).format(c=tests["ucb1_exploration"])
+            if method.startswith("rl2"):
+                label += f", {r['steps']:,} iterations" + ("" if r["finished"] else
+                                                           f" of {r['planned_steps']:,}")
+            published = paper.get(RL2_PAPER_METHODS.get(method))
+            paired = tests["rl2_minus"].get(method)
+            rows.append({
+                "setting": f"k = {r['k_arms']}, n = {r['n_pulls']}", "method": label,
+                "ours (total reward)": "–" if score is None else
+                f"{score['total_reward']:.2f} ± {score['ci95']:.2f}",
+                "RL² − method (paired)": "–" if paired is None else
+                f"{paired['total_reward']:+.2f} ± {paired['ci95']:.2f}",
+                "paper (Table 1)": "–" if published is None else f"{published}",
+                "vs paper": "–" if published is None or score is None else
+                versus_paper(score["total_reward"], score["ci95"], published, None)})
     return rows

@@ -144,23 +144,29 @@ def bayes_optimal_arms(n_pulls: int) -> Callable:
     return choose
 
 
-def play(choose_arms: Callable, tasks: BanditTasks, seed: int = 0) -> np.ndarray:
-    """Total reward per task of a strategy ``choose_arms(successes, pulls, t, rng) -> arms``
-    (``successes``, ``pulls``: ``(n_tasks, k_arms)`` counts so far; ``t``: pulls so far) on a
-    test set; returns ``(n_tasks,)``."""
+def play_trial(choose_arms: Callable, tasks: BanditTasks, seed: int = 0) -> dict:
+    """Play a strategy ``choose_arms(successes, pulls, t, rng) -> arms`` (``successes``,
+    ``pulls``: ``(n_tasks, k_arms)`` counts so far; ``t``: pulls so far) on a test set; returns
+    the ``actions`` and ``rewards`` of every pull, ``(n_tasks, n_pulls)`` each."""
     if tasks.uniforms is None:
         raise ValueError("tasks must be a test set (BernoulliBandits.test_set) with uniforms.")
     p = tasks.arm_probabilities.astype(np.float64)
     n_tasks, n_pulls, k_arms = tasks.uniforms.shape
     successes, pulls = np.zeros((n_tasks, k_arms)), np.zeros((n_tasks, k_arms))
-    rng, rows, total = np.random.default_rng(seed), np.arange(n_tasks), np.zeros(n_tasks)
+    rng, rows = np.random.default_rng(seed), np.arange(n_tasks)
+    actions, rewards = np.zeros((n_tasks, n_pulls), np.int64), np.zeros((n_tasks, n_pulls))
     for t in range(n_pulls):
-        arms = choose_arms(successes, pulls, t, rng)
-        rewards = (tasks.uniforms[rows, t, arms] < p[rows, arms]).astype(np.float64)
-        successes[rows, arms] += rewards
+        actions[:, t] = arms = choose_arms(successes, pulls, t, rng)
+        rewards[:, t] = (tasks.uniforms[rows, t, arms] < p[rows, arms]).astype(np.float64)
+        successes[rows, arms] += rewards[:, t]
         pulls[rows, arms] += 1
-        total += rewards
-    return total
+    return {"actions": actions, "rewards": rewards}
+
+
+def play(choose_arms: Callable, tasks: BanditTasks, seed: int = 0) -> np.ndarray:
+    """Total reward per task ``(n_tasks,)`` of a strategy on a test set (see
+    :func:`play_trial`)."""
+    return play_trial(choose_arms, tasks, seed)["rewards"].sum(axis=1)
 
 
 def tune_ucb1(k_arms: int, n_pulls: int, n_tasks: int = 1000, seed: int = 0,

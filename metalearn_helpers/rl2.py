@@ -24,6 +24,8 @@ updates over the batch, re-running the GRU over the recorded inputs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -200,11 +202,14 @@ class RL2:
                 "approx_kl": kl}
 
     # -- evaluation -------------------------------------------------------------------------------
-    def total_rewards(self, tasks: BanditTasks, greedy: bool = False, seed: int = 0
-                      ) -> np.ndarray:
-        """Total reward per task ``(n_tasks,)`` on a test set (its uniforms fix the rewards, as
-        for the baselines of :mod:`metalearn_helpers.bandits`); the policy samples its actions
-        (seeded by ``seed``) unless ``greedy``, which takes the most probable arm."""
+    def play(self, tasks: BanditTasks, greedy: bool = False, seed: int = 0) -> dict:
+        """Play every task of a test set (its uniforms fix the rewards, as for the baselines of
+        :mod:`metalearn_helpers.bandits`); the policy samples its actions (seeded by ``seed``)
+        unless ``greedy``, which takes the most probable arm.
+
+        Returns numpy arrays: ``inputs`` ``(n_tasks, n_pulls, k_arms + 2)`` (what the GRU read
+        at each pull: previous action one-hot, previous reward, done flag), ``actions`` and
+        ``rewards`` ``(n_tasks, n_pulls)``. Notebook 09 reads the arm choices over a task."""
         if tasks.uniforms is None:
             raise ValueError("tasks must be a test set (BernoulliBandits.test_set) with uniforms.")
         self._check_tasks(tasks.arm_probabilities)
@@ -217,10 +222,30 @@ class RL2:
         else:
             u = tf.random.stateless_uniform(uniforms.shape, [seed, 1], 1e-20, 1.0)
             gumbel = -tf.math.log(-tf.math.log(u))
-        rewards = self._play(tf.constant(tasks.arm_probabilities, tf.float32), uniforms,
-                             gumbel)[2]
-        return tf.reduce_sum(rewards, axis=1).numpy().astype(np.float64)
+        inputs, actions, rewards = self._play(tf.constant(tasks.arm_probabilities, tf.float32),
+                                              uniforms, gumbel)[:3]
+        return {"inputs": inputs.numpy(), "actions": actions.numpy(),
+                "rewards": rewards.numpy().astype(np.float64)}
+
+    def total_rewards(self, tasks: BanditTasks, greedy: bool = False, seed: int = 0
+                      ) -> np.ndarray:
+        """Total reward per task ``(n_tasks,)`` on a test set (see :meth:`play`)."""
+        return self.play(tasks, greedy, seed)["rewards"].sum(axis=1)
 
     def evaluate(self, tasks: BanditTasks, greedy: bool = False, seed: int = 0) -> ScoreWithCI:
         """Mean total reward ± 95 % CI over a test set (see :meth:`total_rewards`)."""
         return mean_confidence_interval(self.total_rewards(tasks, greedy, seed))
+
+
+def load_rl2(name: str, weights_dir=None) -> tuple[RL2, dict]:
+    """The committed RL² policy ``weights/<name>.npz`` (e.g. ``"rl2_bandits_k5_n10"``), built with
+    the settings of its run record, and that record (:mod:`metalearn_helpers.records`)."""
+    from . import records
+
+    folder = records.WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
+    record = records.load_record(folder / f"{name}.json")
+    settings = {k: v for k, v in record["hyperparameters"].items()
+                if k not in ("meta_batch_size", "pulls_per_iteration")}
+    rl2 = RL2(**settings, seed=record["seed"])
+    records.load_weights(rl2, folder / f"{name}.npz")
+    return rl2, record

@@ -384,3 +384,79 @@ def mann_episode_explorer(learners: dict, tasks, seed: int = 0, max_seed: int = 
                                        continuous_update=False),
         t=widgets.IntSlider(value=length, min=1, max=length, description="step t",
                             continuous_update=False))
+
+
+def bandit_policy_explorer(policies: dict, arm_probabilities=(0.3, 0.5, 0.6, 0.7, 0.8),
+                           seed: int = 0, max_seed: int = 99):
+    """Set a bandit's arm probabilities and watch an RL² policy play it, next to Thompson sampling.
+
+    Defined in notebook ``09_meta_rl`` (RL², Duan et al. 2016, arXiv 1611.02779). Controls: the
+    policy (e.g. the ones trained for 10 and for 100 pulls), one slider per arm's success
+    probability and the seed of the trial's luck. Both strategies play the same bandit with the
+    same luck (common random numbers: arm ``a`` pays at pull ``t`` when ``u[t, a] < p[a]``): each
+    panel marks the arm pulled at every pull (filled: it paid 1), the right panel counts the
+    pulls per arm.
+
+    Args:
+        policies: ``{name: RL2}``, all with the same number of arms.
+        arm_probabilities: the sliders' initial values, one per arm.
+        seed, max_seed: the initial luck and the slider's range.
+
+    Returns:
+        A :func:`figure_widget` (display it as a cell's last expression).
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from .bandits import BanditTasks, play_trial, thompson_arms
+
+    names = list(policies)
+    k_arms = policies[names[0]].k_arms
+    if len(arm_probabilities) != k_arms:
+        raise ValueError(f"arm_probabilities must hold one value per arm ({k_arms}), got "
+                         f"{len(arm_probabilities)}.")
+
+    def draw(policy, seed, **probabilities):
+        p = np.array([probabilities[f"p_{a}"] for a in range(k_arms)], np.float32)
+        n_pulls = policies[policy].n_pulls
+        luck = np.random.default_rng(seed).random((1, n_pulls, k_arms), dtype=np.float32)
+        task = BanditTasks(p[None], luck)
+        trials = {policy: policies[policy].play(task, seed=seed),
+                  "Thompson sampling": play_trial(thompson_arms, task, seed=seed)}
+        fig = Figure(figsize=(13, 3.2))
+        axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 2, 1]})
+        pulls = np.arange(1, n_pulls + 1)
+        for ax, (name, trial) in zip(axes, trials.items()):
+            actions, rewards = trial["actions"][0], trial["rewards"][0]
+            won = rewards > 0
+            ax.scatter(pulls[won], actions[won] + 1, s=18, color="C0", label="paid 1")
+            ax.scatter(pulls[~won], actions[~won] + 1, s=18, facecolors="none",
+                       edgecolors="C3", label="paid 0")
+            ax.set(yticks=np.arange(1, k_arms + 1), ylim=(0.5, k_arms + 0.5), xlabel="pull",
+                   title=f"{name}: total {rewards.sum():.0f}")
+        axes[0].set_ylabel("arm pulled")
+        axes[0].legend(fontsize=7, loc="lower right")
+        width = 0.4
+        for i, (name, trial) in enumerate(trials.items()):
+            counts = np.bincount(trial["actions"][0], minlength=k_arms)
+            axes[2].barh(np.arange(1, k_arms + 1) + (i - 0.5) * width, counts, height=width,
+                         label="RL²" if i == 0 else name)
+        axes[2].set(yticks=np.arange(1, k_arms + 1),
+                    yticklabels=[f"{a + 1}: p={v:.2f}" for a, v in enumerate(p)],
+                    xlabel="pulls", title="pulls per arm")
+        axes[2].legend(fontsize=7)
+        fig.suptitle(f"best arm: {int(p.argmax()) + 1} (p = {p.max():.2f}); pulling it every "
+                     f"time pays {n_pulls * p.max():.1f} on average", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    sliders = {f"p_{a}": widgets.FloatSlider(value=float(v), min=0.0, max=1.0, step=0.05,
+                                             description=f"p arm {a + 1}",
+                                             continuous_update=False)
+               for a, v in enumerate(arm_probabilities)}
+    return figure_widget(
+        draw,
+        policy=widgets.Dropdown(options=names, value=names[-1], description="policy"),
+        seed=widgets.IntSlider(value=seed, min=0, max=max_seed, description="luck seed",
+                               continuous_update=False),
+        **sliders)
