@@ -47,6 +47,9 @@ def _import_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         tf.constant(0.0) + 0.0  # creates the CPU device, which logs too
+        # oneDNN logs once per process, at ERROR level, that it leaves integer ops to Eigen on
+        # CPUs without AVX-512 (first seen when RL² transposes its int32 actions, notebook 09).
+        tf.transpose(tf.zeros([1, 1], tf.int32))
     finally:
         _os.dup2(saved, 2)
         _os.close(saved)

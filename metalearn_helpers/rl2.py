@@ -89,7 +89,7 @@ class RL2:
         self.optimizer.build(self.meta_variables)
         self.rng = tf.random.Generator.from_seed(seed)
         self._train_step = tf.function(self._iteration)
-        self._play = tf.function(self._rollout)
+        self._play = tf.function(self._rollout, reduce_retracing=True)  # any number of tasks
         self.config = dict(k_arms=self.k_arms, n_pulls=self.n_pulls, units=self.units,
                            meta_lr=float(meta_lr), discount=self.discount,
                            gae_lambda=self.gae_lambda, clip=self.clip,

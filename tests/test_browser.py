@@ -59,6 +59,8 @@ EXPLORERS = {
                              ("slider", "step t", 10)],
     "07_applications_few_shot.ipynb": [("dropdown", "new hospital", 1), ("slider", "draw", 5)],
     "08_applications_personalisation.ipynb": [("dropdown", "new user", 1)],
+    "09_meta_rl.ipynb": [("dropdown", "policy", 0), ("slider", "p arm 1", 0.9),
+                         ("slider", "luck seed", 3)],
 }
 # Notebooks without an explorer: only the first opening is checked (nbval runs them).
 OTHER_NOTEBOOKS = ["04_maml_omniglot.ipynb"]
