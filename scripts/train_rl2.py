@@ -141,7 +141,7 @@ def main(argv=None) -> int:
         "algorithm": "rl2", "paper": "Duan et al. 2016, arXiv 1611.02779",
         "k_arms": args.k_arms, "n_pulls": args.n_pulls,
         # A resumed run keeps the learning rate its checkpoint holds (Keras saves it).
-        "hyperparameters": {**rl2.config, "meta_lr": float(rl2.optimizer.learning_rate.numpy()),
+        "hyperparameters": {**rl2.config, "meta_lr": float(rl2.meta_optimizer.learning_rate.numpy()),
                             "meta_batch_size": meta_batch_size,
                             "pulls_per_iteration": meta_batch_size * args.n_pulls},
         "test": {"total_reward": rl2_score["total_reward"], "ci95": rl2_score["ci95"],
