@@ -40,8 +40,6 @@ HISTORY = re.compile("|".join([
 # Cells of notebooks edited on other branches (issue 24): lift when those branches land.
 KNOWN = {
     "05_metric_based.ipynb": "cell 57 (Summary + Exercises): 687 words outside <details>",
-    "07_applications_few_shot.ipynb": "cell 22: 338 words, cell 40: 367 words, cell 44 "
-                                      "(Summary + Exercises): 412 words outside <details>",
 }
 
 
