@@ -57,7 +57,8 @@ TRIALS_PROTOCOL = (
     "scores highest (Lake's demo_classification.py); error over the 400 trials with a 95 % "
     "Wilson interval over trials and a 95 % interval 1.96 s / sqrt(20) over the 20 per-run "
     "errors; images 28x28 as in training")
-_LABEL_LINE = re.compile(r"^(run\d{2})/test/(item\d{2})\.png\s+(run\d{2})/training/(class\d{2})\.png$")
+_LABEL_LINE = re.compile(
+    r"^(run\d{2})/test/(item\d{2})\.png\s+(run\d{2})/training/(class\d{2})\.png$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +134,8 @@ def decode_trials(path: str | os.PathLike, image_size: int = 28) -> LakeTrials:
         raise OmniglotError(f"{path} lacks {error}: it is not Lake et al.'s all_runs.zip "
                             "(20 runs of 20 training and 20 test drawings).") from None
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise OmniglotError(f"{path} is corrupt ({error}); delete it and fetch it again.") from error
+        raise OmniglotError(f"{path} is corrupt ({error}); delete it and fetch it "
+                            "again.") from error
     return LakeTrials(np.array(training), np.array(test), np.array(answers), runs)
 
 
@@ -249,7 +251,8 @@ class WithinAlphabetEpisodes(TaskFamily):
         if not self.groups or min(len(g) for g in self.groups) < n_way:
             raise ValueError(f"every group needs at least n_way={n_way} characters.")
         self.drawers = np.asarray(drawers)
-        if len(self.drawers) < 2 or not set(self.drawers.tolist()) <= set(range(DRAWINGS_PER_CHARACTER)):
+        known = set(range(DRAWINGS_PER_CHARACTER))
+        if len(self.drawers) < 2 or not set(self.drawers.tolist()) <= known:
             raise ValueError(f"drawers must hold at least two of 0..{DRAWINGS_PER_CHARACTER - 1}, "
                              f"got {self.drawers.tolist()}.")
         if pairs is not None and np.shape(pairs) != (len(self.groups), 2):

@@ -159,6 +159,7 @@ def main(argv=None) -> int:
         "protocol": lake_trials.TRIALS_PROTOCOL,
         "trials": {"file": "all_runs.zip", "runs": lake_trials.N_RUNS,
                    "alphabets": sorted(set(located["alphabet"].tolist())),
+                   "characters": len(np.unique(located["training_character"])),
                    "drawers_used": sorted(set(located["training_drawer"].ravel().tolist())
                                           | set(located["test_drawer"].ravel().tolist()))},
         "official": official_scores(data, trials, located, not args.no_hausdorff),

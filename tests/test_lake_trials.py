@@ -162,7 +162,8 @@ def test_env_dir_is_used(trials_dir, no_env, monkeypatch):
 
 def test_env_dir_without_the_zip(no_env, monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_OMNIGLOT_DIR, str(tmp_path))
-    with pytest.raises(OmniglotError, match="METALEARN_OMNIGLOT_DIR points at .* lacks all_runs.zip"):
+    with pytest.raises(OmniglotError,
+                       match="METALEARN_OMNIGLOT_DIR points at .* lacks all_runs.zip"):
         lt.find_trials_zip()
 
 
@@ -182,7 +183,8 @@ def test_corrupt_file_is_refused(trials_dir, tmp_path, tamper):
 def test_decode_refuses_a_zip_without_runs(tmp_path):
     path = tmp_path / "all_runs.zip"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("run01/class_labels.txt", "run01/test/item01.png run01/training/class01.png\n")
+        archive.writestr("run01/class_labels.txt",
+                         "run01/test/item01.png run01/training/class01.png\n")
     with pytest.raises(OmniglotError, match="must pair item01 ... item20"):
         lt.decode_trials(path)
     path.write_bytes(b"not a zip")
