@@ -2,9 +2,10 @@
 
 Used by ``scripts/results_table.py --write`` (which rewrites both) and
 ``tests/test_results_page.py`` (which fails when either is out of date); notebook
-``05_metric_based`` shows :func:`lake_trials_table` and :func:`lake_conditions_table`. The tables come from :mod:`metalearn_helpers.records`; the prose of
-``docs/RESULTS.md`` from ``docs/RESULTS.template.md``, whose ``<!-- table: NAME -->`` lines are
-replaced by the tables of :data:`TABLES`.
+``05_metric_based`` shows :func:`lake_trials_table` and :func:`lake_conditions_table`. The
+tables come from :mod:`metalearn_helpers.records`; the prose of ``docs/RESULTS.md`` from
+``docs/RESULTS.template.md``, whose ``<!-- table: NAME -->`` lines are replaced by the tables of
+:data:`TABLES`.
 """
 
 from __future__ import annotations
@@ -35,20 +36,27 @@ def _interval(row: dict) -> str:
     return f"{low:.1f}–{high:.1f}"
 
 
-def lake_trials_table(record: dict) -> str:
-    """Published errors on the 400 official trials, then ours, as Markdown."""
+def lake_trials_row(method: str, trained_on: str, summary: dict, source: str) -> dict:
+    """One row of :func:`lake_trials_table` from a :func:`lake_trials.error_summary`."""
+    return {"method": method, "trained on": trained_on, "error (%)": f"**{summary['error']:.2f}**",
+            "95 % CI (Wilson, 400 trials)": _interval(summary),
+            "± over the 20 runs": f"{summary['ci95_runs']:.1f}", "source": source}
+
+
+def lake_trials_table(record: dict, methods=None, extra_rows=()) -> str:
+    """Published errors on the 400 official trials, then the record's (those named in
+    ``methods``, default all), then ``extra_rows`` (e.g. a notebook's own), as Markdown."""
     rows = [{"method": p["method"], "trained on": "–", "error (%)": f"{p['error']}",
              "95 % CI (Wilson, 400 trials)": "–", "± over the 20 runs": "–",
              "source": p["source"]} for p in record["published"]]
     for r in record["official"]:
+        if methods is not None and r["method"] not in methods:
+            continue
         seen = r.get("trial_characters_seen")
-        rows.append({"method": r["method"], "trained on": r["trained_on"]
-                     + ("" if not seen else f"; {seen} of the trials' "
-                                            f"{record['trials']['characters']} characters among them"),
-                     "error (%)": f"**{r['error']:.2f}**", "95 % CI (Wilson, 400 trials)":
-                     _interval(r), "± over the 20 runs": f"{r['ci95_runs']:.1f}",
-                     "source": "`weights/lake_trials.json`"})
-    return markdown_table(rows)
+        trained_on = r["trained_on"] + ("" if not seen else f"; {seen} of the trials' "
+                                        f"{record['trials']['characters']} characters among them")
+        rows.append(lake_trials_row(r["method"], trained_on, r, "`weights/lake_trials.json`"))
+    return markdown_table(rows + list(extra_rows))
 
 
 def lake_conditions_table(record: dict) -> str:
@@ -76,12 +84,12 @@ def lake_explanation(record: dict) -> str:
     error = [f"{c['error']:.1f} %" for c in record["conditions"]]
     return (f"Restricting the course's random episodes ({error[0]}) to the trials' 10 alphabets "
             f"gives {error[1]}; one drawer pair per episode, as in the runs, {error[2]}, and only "
-            f"the 8 drawers the runs use, {error[3]}. The runs' own characters with random "
-            f"drawers give {error[5]}; each run's own drawer pair with random characters of its "
+            f"the 8 drawers the runs use, {error[3]}. The runs' own characters with a random "
+            f"drawer pair give {error[5]}; each run's own drawer pair with random characters of its "
             f"alphabet {error[7]}; both together, the official trials, {error[8]}. So the "
             f"alphabets and the one-drawer-per-side design explain little: the official trials "
             f"are easier because of the particular drawings of their 20 runs (which characters, "
-            f"drawn by which two people), above all the drawer pairs. Their error is measured "
+            f"drawn by which two drawers), above all the drawer pairs. Their error is measured "
             f"on 20 runs, so its interval is wide.")
 
 
