@@ -37,12 +37,6 @@ HISTORY = re.compile("|".join([
     r"other probes", r"one of our trials", r"our own [A-Za-z]+ runs",
 ]), re.I)
 
-# Cells of notebooks edited on other branches (issue 24): lift when those branches land.
-KNOWN = {
-    "05_metric_based.ipynb": "cell 57 (Summary + Exercises): 687 words outside <details>",
-}
-
-
 def markdown_cells(path):
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return [(i, "".join(c["source"])) for i, c in enumerate(cells) if c["cell_type"] == "markdown"]
@@ -81,12 +75,7 @@ def history_mentions(path) -> list[str]:
     return found
 
 
-def with_known_failures(paths):
-    return [pytest.param(p, marks=pytest.mark.xfail(reason=f"{p.name}: {KNOWN[p.name]}"))
-            if p.name in KNOWN else p for p in paths]
-
-
-@pytest.mark.parametrize("path", with_known_failures(NOTEBOOKS), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_markdown_cells_are_short(path):
     assert not prose_problems(path), "\n".join(prose_problems(path))
 
