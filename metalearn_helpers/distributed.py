@@ -158,7 +158,16 @@ class DistributedStep:
             lambda context, array=array: array[slice(*self.split[
                 context.replica_id_in_sync_group])])
             for array in (support_x, support_y, query_x, query_y)]
-        return self._step(*shares)
+        try:
+            return self._step(*shares)
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.CancelledError) as error:
+            raise RuntimeError(
+                f"a meta-step's all-reduce failed: another worker of the multi-worker strategy "
+                f"is lost (its process or machine stopped) or did not answer in time "
+                f"(make_strategy's timeout_seconds). Nothing after the last checkpoint is kept; "
+                f"start every worker again with the same command to resume from it. "
+                f"TensorFlow said: {' '.join(error.message.split())[:300]}") from None
 
     def _distributed_step(self, *shares):
         metrics = self.strategy.run(self._replica_step, args=shares)
