@@ -29,6 +29,7 @@ resumes under another (one device, several GPUs, several machines).
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -104,7 +105,7 @@ def task_split(meta_batch_size: int, n_replicas: int) -> list[tuple[int, int]]:
     sizes = [meta_batch_size // n_replicas + (r < meta_batch_size % n_replicas)
              for r in range(n_replicas)]
     bounds = np.cumsum([0] + sizes).tolist()
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def _defined_by(cls, name: str):

@@ -2,16 +2,18 @@
 
 Distributed runs happen in subprocesses (run this file as a script): logical CPU devices must be
 configured before TensorFlow starts, and a MultiWorkerMirroredStrategy needs one process per
-worker. Tolerances: learners in float64 (the MAML family on the sinusoid MLP) must match the
-single-device run to ``|a - b| <= 1e-12 |b| + 1e-15``, learners in float32 (the metric learners
-and the baseline on a small Conv-4, with batch norm) to ``|a - b| <= 1e-4 |b| + 1e-5``, after 3
-meta-steps from the same weights and tasks (every meta-variable, batch-norm averages included). Float32 sums in another order differ by ~1e-7 per step; SGD is
-used for them because Adam's first steps are about ``lr * sign(g)``, which turns rounding noise in
-the near-zero gradient of a bias before batch norm into full-size steps.
+worker. After 3 meta-steps from the same weights and tasks, every meta-variable (batch-norm
+averages included) must equal the single-device run's: to ``|a - b| <= 1e-12 |b| + 1e-15`` for
+learners in float64 (the MAML family on the sinusoid MLP), to ``|a - b| <= 1e-4 |b| + 1e-5`` for
+learners in float32 (the metric learners and the baseline on a small Conv-4 with batch norm,
+whose float32 sums in another order differ by ~1e-7 per step). They use SGD: Adam's first steps
+are about ``lr * sign(g)``, which would turn rounding noise in the near-zero gradient of a bias
+before batch norm into full-size steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -196,25 +198,28 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
+def _kill(process) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 def _run_workers(tmp_path, steps_of_worker) -> list[dict]:
     """Start one process per worker on 127.0.0.1, wait (bounded), kill whatever is left."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(len(steps_of_worker))]}
     processes = []
-    try:
+    with contextlib.ExitStack() as logs:
         for index, n_steps in enumerate(steps_of_worker):
             config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+            log = logs.enter_context(open(tmp_path / f"worker{index}.log", "w"))
             processes.append(subprocess.Popen(
                 [sys.executable, __file__, "worker", str(tmp_path / f"worker{index}.json"),
                  str(n_steps)], env=_env(TF_CONFIG=config), cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"worker{index}.log", "w")))
+                stdout=subprocess.DEVNULL, stderr=log))
+            logs.callback(_kill, processes[-1])
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT
         for process in processes:
             process.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
     return [json.loads(path.read_text()) if path.exists() else {}
             for path in (tmp_path / f"worker{i}.json" for i in range(len(steps_of_worker)))]
 
