@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TOLERANCES = {"float64": (1e-12, 1e-15), "float32": (1e-4, 1e-5)}  # (rtol, atol)
 N_STEPS, META_BATCH_SIZE = 3, 4
 SUBPROCESS_TIMEOUT = 240  # seconds; a run takes ~30 s on two shared cores
+WORKER_GRACE_SECONDS = 60  # how long the other workers may take after the chief has finished
+COLLECTIVE_TIMEOUT = 20  # seconds (make_strategy's timeout_seconds) in the workers
 
 
 # -- what the subprocesses run ----------------------------------------------------------------
@@ -145,14 +148,16 @@ def _worker_main(out: Path, n_steps: int) -> None:
 
     from metalearn_helpers.distributed import make_strategy
 
-    strategy = make_strategy("multi-worker", timeout_seconds=20)
+    strategy = make_strategy("multi-worker", timeout_seconds=COLLECTIVE_TIMEOUT)
     results = {"replicas": strategy.num_replicas_in_sync}
     started = time.monotonic()
     try:
         for name in ("maml", "protonet"):
             distributed = _train(name, strategy, n_steps=n_steps)
-            if n_steps < N_STEPS:
-                os._exit(0)  # the lost worker: gone without a goodbye, like a crashed machine
+            if n_steps < N_STEPS:  # the lost worker
+                if os.environ.get("LOST_WORKER") == "freeze":  # a machine that stops answering
+                    os.kill(os.getpid(), signal.SIGSTOP)
+                os._exit(0)  # a process that dies without a goodbye
             results[name] = _difference(distributed, _train(name, n_steps=n_steps))
     except Exception as error:  # the lost-worker case: what the survivor sees, and when
         results["error"] = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
@@ -204,7 +209,7 @@ def _kill(process) -> None:
         process.wait()
 
 
-def _run_workers(tmp_path, steps_of_worker) -> list[dict]:
+def _run_workers(tmp_path, steps_of_worker, grace=WORKER_GRACE_SECONDS, **env) -> list[dict]:
     """Start one process per worker on 127.0.0.1, wait (bounded), kill whatever is left."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(len(steps_of_worker))]}
     processes = []
@@ -214,12 +219,13 @@ def _run_workers(tmp_path, steps_of_worker) -> list[dict]:
             log = logs.enter_context(open(tmp_path / f"worker{index}.log", "w"))
             processes.append(subprocess.Popen(
                 [sys.executable, __file__, "worker", str(tmp_path / f"worker{index}.json"),
-                 str(n_steps)], env=_env(TF_CONFIG=config), cwd=ROOT,
+                 str(n_steps)], env=_env(TF_CONFIG=config, **env), cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=log))
             logs.callback(_kill, processes[-1])
-        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
-        for process in processes:
-            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        processes[0].wait(timeout=SUBPROCESS_TIMEOUT)  # the chief; then a grace for the others
+        for process in processes[1:]:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a frozen worker is killed
+                process.wait(timeout=grace)
     return [json.loads(path.read_text()) if path.exists() else {}
             for path in (tmp_path / f"worker{i}.json" for i in range(len(steps_of_worker)))]
 
@@ -231,12 +237,14 @@ def test_multi_worker_two_processes_equal_one_device(tmp_path):
         _check_equal(results, ("maml", "protonet"))
 
 
-def test_lost_worker_gives_an_error_in_bounded_time(tmp_path):
-    survivor, _ = _run_workers(tmp_path, [N_STEPS, 1])
+@pytest.mark.parametrize("lost_by", ["exit", "freeze"])
+def test_lost_worker_gives_an_error_in_bounded_time(tmp_path, lost_by):
+    survivor, _ = _run_workers(tmp_path, [N_STEPS, 1], grace=0, LOST_WORKER=lost_by)
     assert survivor.get("error", "").startswith(
         "RuntimeError: a meta-step's all-reduce failed: another worker of the multi-worker "
         "strategy is lost"), survivor
-    assert survivor["seconds_to_error"] < SUBPROCESS_TIMEOUT
+    # a dead process is noticed at once (its sockets close), a frozen one after the timeout
+    assert survivor["seconds_to_error"] < COLLECTIVE_TIMEOUT + 60
 
 
 # -- without subprocesses: splitting and checks -----------------------------------------------
