@@ -57,7 +57,8 @@ class MAML(Learner):
 
     Speed on CPU: a Conv-4 meta-step is about 1,500 small ops, so start TensorFlow with one
     thread per op and several ops in parallel (``TF_NUM_INTRAOP_THREADS=1`` before the first
-    import; ``scripts/train_omniglot.py`` does): measured ~1.8x less CPU per step.
+    import; ``scripts/train_omniglot.py`` does when no GPU is visible): measured ~1.8x less CPU
+    per step. On a GPU leave the threads alone.
 
     Example::
 
