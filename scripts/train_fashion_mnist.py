@@ -18,7 +18,6 @@ adaptations (nearest class mean, fine-tuned linear head).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import sys
@@ -95,9 +94,11 @@ def main(argv=None) -> int:
     parser, args = parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    import tensorflow  # noqa: F401  (first: the helpers then leave TensorFlow unstarted)
+
+    from metalearn_helpers.distributed import configure_cpu_threads
+
+    configure_cpu_threads(args.intra_op_threads, args.inter_op_threads)  # CPU only
     from metalearn_helpers import cross_domain
     from metalearn_helpers.fashion_mnist import load_fashion_mnist
     from metalearn_helpers.training import train_or_resume

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
@@ -129,9 +128,11 @@ def main(argv=None) -> int:
     # when started in the background, where the shell makes processes ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)  # before TensorFlow starts
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    import tensorflow  # noqa: F401  (first: the helpers then leave TensorFlow unstarted)
+
+    from metalearn_helpers.distributed import configure_cpu_threads
+
+    configure_cpu_threads(args.intra_op_threads, args.inter_op_threads)  # CPU only
     from metalearn_helpers import records
     from metalearn_helpers.bandits import BernoulliBandits
     from metalearn_helpers.rl2 import RL2
