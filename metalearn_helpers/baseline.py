@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from .checks import check_built_model, check_choice, check_ints, check_positive
-from .episodes import Episode, Seed, TaskFamily, as_rng, check_episode
+from .episodes import Episode, Seed, TaskFamily, as_rng, character_classes, check_episode
 from .learners import Learner, apply_meta_gradient, task_loss_and_metric
 from .omniglot import DRAWINGS_PER_CHARACTER, Omniglot
 from .protonet import class_means, squared_distances
@@ -68,16 +68,7 @@ class ClassBatches(TaskFamily):
     def __init__(self, data: Omniglot, characters=None, *, batch_size: int,
                  rotations: bool = True):
         check_ints(batch_size=batch_size)
-        characters = np.arange(len(data.images)) if characters is None else np.asarray(characters)
-        if characters.ndim != 1 or len(characters) == 0 or characters.dtype.kind not in "iu":
-            raise ValueError("characters must be a non-empty 1-D array of integer character "
-                             "indices (e.g. a split from split_characters).")
-        if len(np.unique(characters)) != len(characters):
-            raise ValueError("characters must not repeat: a repeated character would be two "
-                             "classes with different labels.")
-        n_rot = 4 if rotations else 1
-        self.classes = np.stack(np.meshgrid(characters, np.arange(n_rot), indexing="ij"),
-                                -1).reshape(-1, 2)
+        self.classes = character_classes(data, characters, rotations)
         if batch_size > len(self.classes) * DRAWINGS_PER_CHARACTER:
             raise ValueError(f"batch_size={batch_size} is more than the "
                              f"{len(self.classes) * DRAWINGS_PER_CHARACTER} images of the "
