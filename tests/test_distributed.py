@@ -279,6 +279,13 @@ def test_meta_train_rejects_what_is_not_a_strategy():
         meta_train(learner, tasks, n_steps=1, meta_batch_size=2, strategy="mirrored")
 
 
+def test_default_strategy_gives_exactly_the_plain_step():
+    from metalearn_helpers.distributed import make_strategy
+
+    a = _train("maml", make_strategy("default"), n_steps=2, meta_batch_size=3)
+    assert _difference(a, _train("maml", n_steps=2, meta_batch_size=3)) == ["float64", 0.0]
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "mirrored":
         _mirrored_main(Path(sys.argv[2]))
