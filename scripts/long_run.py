@@ -12,14 +12,13 @@ A script trains through :func:`metalearn_helpers.training.train_or_resume` (whic
   random state included), so a fresh clone continues it with the same command.
 
 Nothing here imports TensorFlow at import time: :func:`start_process` must set the thread
-counts before TensorFlow starts.
+counts (CPU only) before TensorFlow starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 from pathlib import Path
@@ -43,13 +42,16 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, intra_op_help: str | N
 def start_process(args) -> None:
     """Stop cleanly (checkpoint, evaluate, export) on Ctrl-C, ``timeout -s INT`` or ``kill``,
     also in the background, where the shell makes processes ignore SIGINT; and set TensorFlow's
-    CPU thread counts. Call it before importing ``metalearn_helpers`` (TensorFlow reads the
-    thread counts when it starts)."""
+    CPU thread counts when no GPU is visible (``distributed.configure_cpu_threads``). Call it
+    before TensorFlow starts: it imports tensorflow before ``metalearn_helpers``, which then
+    leaves TensorFlow unstarted (a ``tf.distribute`` strategy can still be made)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    import tensorflow  # noqa: F401
+
+    from metalearn_helpers.distributed import configure_cpu_threads
+
+    configure_cpu_threads(args.intra_op_threads, args.inter_op_threads)
 
 
 def run_folder(name: str, root: Path = ROOT) -> Path:

@@ -12,6 +12,12 @@ again to continue training.
     python scripts/train_omniglot.py --algorithm reptile --n-way 5 --k-shot 5 --eval-only
     python scripts/train_omniglot.py --algorithm metalstm --k-shot 5
     python scripts/train_omniglot.py --algorithm mann     # mann_add, lstm: 5 classes x 10 instances
+    python scripts/train_omniglot.py --algorithm maml --strategy mirrored   # all GPUs of a machine
+
+With ``--strategy multi-worker`` start the same command on every machine (``TF_CONFIG`` set on
+each, or ``srun`` inside a Slurm job); the chief (worker 0) evaluates and exports, the other
+workers keep their checkpoints in ``runs/<name>/worker-<i>/`` and stop after training. Stopping
+one worker stops the others with an error; start them all again to resume.
 
 Sequence learners (the MANN and its LSTM baseline, ``evaluation="by_instance"`` in
 ``papers.OMNIGLOT_SETTINGS``) are scored as in Santoro et al.'s Table 1: accuracy at the 1st,
@@ -148,15 +154,26 @@ def parse_args(argv):
                       "intra-op 1, a run alone on 2 cores at 1 uses one core: Meta-SGD 5-shot "
                       "ran 0.9 steps/s so and 2.1 at 2; use 1 only for two runs sharing the "
                       "machine)")
+    parser.add_argument("--strategy", default="default",
+                        choices=["default", "mirrored", "multi-worker"],
+                        help="default: one device (the GPU if there is one); mirrored: all GPUs "
+                             "of this machine; multi-worker: the machines of TF_CONFIG or of the "
+                             "Slurm job. The tasks of each meta-batch are split across the "
+                             "devices; the result equals one device's (README, 'Training on a "
+                             "GPU, several GPUs or a cluster'). The thread options are for CPU "
+                             "runs only: they are ignored when a GPU is visible")
     return parser, parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
     long_run.start_process(args)  # before TensorFlow starts
-    from metalearn_helpers import experiments, papers
+    from metalearn_helpers import distributed, experiments, papers
     from metalearn_helpers.omniglot import load_omniglot
     from metalearn_helpers.training import train_or_resume
+
+    strategy = (None if args.strategy == "default" else
+                distributed.make_strategy(args.strategy))
 
     try:
         setting = experiments.setting(args.algorithm)
@@ -173,10 +190,13 @@ def main(argv=None) -> int:
     def train(n_steps):
         return experiments.train_omniglot(args.algorithm, data, args.n_way, args.k_shot,
                                           n_steps, seed=args.seed, run_dir=run_dir,
-                                          protocol=args.protocol)
+                                          protocol=args.protocol, strategy=strategy)
 
-    algorithm, steps, interrupted = train_or_resume(train, planned, run_dir,
-                                                    train_more=not args.eval_only)
+    algorithm, steps, interrupted = train_or_resume(
+        train, planned, distributed.worker_run_dir(run_dir, strategy),
+        train_more=not args.eval_only)
+    if not distributed.is_chief(strategy):
+        return 130 if interrupted else 0  # the chief evaluates and exports
     if algorithm is None:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
