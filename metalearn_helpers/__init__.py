@@ -26,6 +26,7 @@ Small modules, each with one job; each function's docstring names the notebook t
 """
 
 import os as _os
+import sys as _sys
 
 from .versions import check_versions as _check_versions
 
@@ -36,7 +37,8 @@ _check_versions()
 # without a GPU) is noise in a classroom. Part of it is printed before TensorFlow reads
 # TF_CPP_MIN_LOG_LEVEL, so TensorFlow is imported (and its CPU device created) with the process's
 # stderr pointed at /dev/null; Python exceptions still propagate. Import metalearn_helpers before
-# tensorflow to benefit.
+# tensorflow to benefit. A program that imported tensorflow first keeps TensorFlow unstarted, so
+# it can still configure devices, threads or a multi-worker strategy (metalearn_helpers.distributed).
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -56,6 +58,7 @@ def _import_tensorflow_quietly() -> None:
         _os.close(devnull)
 
 
-_import_tensorflow_quietly()
+if "tensorflow" not in _sys.modules:
+    _import_tensorflow_quietly()
 
 __version__ = "0.1.0"

@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from .checks import check_built_model, check_choice, check_ints, check_positive
-from .episodes import Episode, Seed, TaskFamily, as_rng, check_episode
-from .learners import Learner, task_loss_and_metric
+from .episodes import Episode, Seed, TaskFamily, as_rng, character_classes, check_episode
+from .learners import Learner, apply_meta_gradient, task_loss_and_metric
 from .omniglot import DRAWINGS_PER_CHARACTER, Omniglot
 from .protonet import class_means, squared_distances
 
@@ -68,16 +68,7 @@ class ClassBatches(TaskFamily):
     def __init__(self, data: Omniglot, characters=None, *, batch_size: int,
                  rotations: bool = True):
         check_ints(batch_size=batch_size)
-        characters = np.arange(len(data.images)) if characters is None else np.asarray(characters)
-        if characters.ndim != 1 or len(characters) == 0 or characters.dtype.kind not in "iu":
-            raise ValueError("characters must be a non-empty 1-D array of integer character "
-                             "indices (e.g. a split from split_characters).")
-        if len(np.unique(characters)) != len(characters):
-            raise ValueError("characters must not repeat: a repeated character would be two "
-                             "classes with different labels.")
-        n_rot = 4 if rotations else 1
-        self.classes = np.stack(np.meshgrid(characters, np.arange(n_rot), indexing="ij"),
-                                -1).reshape(-1, 2)
+        self.classes = character_classes(data, characters, rotations)
         if batch_size > len(self.classes) * DRAWINGS_PER_CHARACTER:
             raise ValueError(f"batch_size={batch_size} is more than the "
                              f"{len(self.classes) * DRAWINGS_PER_CHARACTER} images of the "
@@ -227,14 +218,17 @@ class FineTuneBaseline(Learner):
     def train_step(self, support_x, support_y, query_x, query_y):
         """One supervised update on all mini-batches of a meta-batch, as one batch (the empty
         query set of :class:`ClassBatches` is ignored)."""
+        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
+
+    def meta_gradient(self, support_x, support_y, query_x, query_y):
+        """Gradient of the cross-entropy over all images of the meta-batch's mini-batches."""
         images = tf.reshape(support_x, tf.concat([[-1], tf.shape(support_x)[-3:]], 0))
         with tf.GradientTape() as tape:
             logits = self.head(self.embedding(images, training=True))
             loss, accuracy = task_loss_and_metric("classification", tf.reshape(support_y, [-1]),
                                                   logits)
         variables = self._trainable_variables()
-        self.meta_optimizer.apply(tape.gradient(loss, variables), variables)
-        return {"loss": loss, "accuracy": accuracy}
+        return tape.gradient(loss, variables), variables, {"loss": loss, "accuracy": accuracy}
 
     # -- test time ------------------------------------------------------------------------------
     def _head_logits(self, embeddings, kernel, vector):

@@ -69,6 +69,22 @@ class TaskFamily:
             yield stack_episodes([self.sample(rng) for _ in range(meta_batch_size)])
 
 
+def character_classes(data: Omniglot, characters=None, rotations: bool = False) -> np.ndarray:
+    """The classes of an Omniglot sampler: ``(character, quarter turns)`` pairs, shape
+    ``(n_classes, 2)``, for the given character indices (default all) and, with ``rotations``,
+    each of the 4 quarter turns (Santoro et al. 2016's protocol). Used by
+    :class:`OmniglotEpisodes` and :class:`metalearn_helpers.baseline.ClassBatches`."""
+    characters = np.arange(len(data.images)) if characters is None else np.asarray(characters)
+    if characters.ndim != 1 or len(characters) == 0 or characters.dtype.kind not in "iu":
+        raise ValueError("characters must be a non-empty 1-D array of integer character "
+                         "indices (e.g. a split from split_characters).")
+    if len(np.unique(characters)) != len(characters):
+        raise ValueError("characters must not repeat: a repeated character would be two "
+                         "classes with different labels.")
+    turns = np.arange(4 if rotations else 1)
+    return np.stack(np.meshgrid(characters, turns, indexing="ij"), -1).reshape(-1, 2)
+
+
 class OmniglotEpisodes(TaskFamily):
     """N-way K-shot classification episodes drawn from a set of Omniglot characters.
 
@@ -99,14 +115,7 @@ class OmniglotEpisodes(TaskFamily):
                 f"character has only {DRAWINGS_PER_CHARACTER} drawings; support and query must "
                 f"be disjoint, so k_shot + n_query <= {DRAWINGS_PER_CHARACTER}."
             )
-        characters = np.arange(len(data.images)) if characters is None else np.asarray(characters)
-        if characters.ndim != 1 or len(characters) == 0 or characters.dtype.kind not in "iu":
-            raise ValueError("characters must be a non-empty 1-D array of integer character "
-                             "indices (e.g. a split from split_characters).")
-        n_rot = 4 if rotations else 1
-        # A class is a (character, quarter turns) pair.
-        self.classes = np.stack(np.meshgrid(characters, np.arange(n_rot), indexing="ij"),
-                                -1).reshape(-1, 2)
+        self.classes = character_classes(data, characters, rotations)  # (character, turns)
         alphabet_of_class = data.alphabets[self.classes[:, 0]]
         if within_alphabet:
             groups = [np.flatnonzero(alphabet_of_class == a)
@@ -123,7 +132,8 @@ class OmniglotEpisodes(TaskFamily):
             if n_way > len(self.classes):
                 raise ValueError(
                     f"n_way={n_way} is more than the {len(self.classes)} classes available "
-                    f"({len(characters)} characters{' x 4 rotations' if rotations else ''})."
+                    f"({len(np.unique(self.classes[:, 0]))} characters"
+                    f"{' x 4 rotations' if rotations else ''})."
                 )
         self.data, self.n_way, self.k_shot, self.n_query = data, n_way, k_shot, n_query
         self.rotations, self.within_alphabet = rotations, within_alphabet

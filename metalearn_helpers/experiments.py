@@ -12,6 +12,8 @@ drawings per class, mean and 95 % confidence interval.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 
 from .baseline import ClassBatches, FineTuneBaseline
@@ -147,16 +149,18 @@ def training_split(name: str, protocol: str = "vinyals") -> str:
 def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, seed: int = 0,
                    run_dir=None, meta_batch_size: int | None = None, val_episodes: int = 100,
                    validate_every: int = 1000, progress: bool = True, live_plot: bool = False,
-                   protocol: str = "vinyals", **overrides):
+                   protocol: str = "vinyals", strategy=None, **overrides):
     """Meta-train algorithm ``name`` on Omniglot ``n_way``-way ``k_shot``-shot with the shared
     loop (checkpoints in ``run_dir``; calling again resumes). Returns ``(algorithm, history)``.
     Validation episodes come from the protocol's validation split (Lake's has none, and a
-    setting that trains on ``"trainval"`` leaves none)."""
+    setting that trains on ``"trainval"`` leaves none). ``strategy``: a ``tf.distribute``
+    strategy to train on several devices or machines (:mod:`metalearn_helpers.distributed`)."""
     paper = setting(name)
     split = training_split(name, protocol)
     keras.utils.set_random_seed(seed)
-    algorithm = make_algorithm(name, n_way, n_steps=n_steps, protocol=protocol, k_shot=k_shot,
-                               **overrides)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        algorithm = make_algorithm(name, n_way, n_steps=n_steps, protocol=protocol,
+                                   k_shot=k_shot, **overrides)
     if "batch_size" in paper:  # pre-training on all training classes at once
         tasks = ClassBatches(data, split_characters(data, protocol)[split],
                              batch_size=paper["batch_size"], rotations=True)
@@ -175,7 +179,7 @@ def train_omniglot(name: str, data, n_way: int, k_shot: int, n_steps: int, *, se
                          meta_batch_size=meta_batch_size or paper["meta_batch_size"],
                          seed=seed, run_dir=run_dir, validate=validate if validation else None,
                          validate_every=validate_every, checkpoint_every=min(500, n_steps),
-                         progress=progress, live_plot=live_plot)
+                         progress=progress, live_plot=live_plot, strategy=strategy)
     return algorithm, history
 
 

@@ -16,6 +16,11 @@ Defined in notebook ``03_maml_sinusoid`` (the protocol) and used by every algori
     What is learned across tasks and saved with the weights.
 ``trackables() -> dict``
     What a checkpoint must hold to resume training (models, optimizers, variables).
+``meta_gradient(support_x, support_y, query_x, query_y) -> (grads, variables, metrics)``
+    Optional: for a learner whose meta-update is one ``meta_optimizer`` step on the gradient of
+    the meta-batch's mean loss over its tasks; its ``train_step`` is then
+    :func:`apply_meta_gradient`, and :mod:`metalearn_helpers.distributed` can split the tasks
+    of a meta-batch across devices (``meta_train(..., strategy=...)``).
 
 The task loss and metric, and the meta-gradient averaged over a meta-batch, live here too: every
 learner with an outer loop shares them.
@@ -52,6 +57,9 @@ class Learner:
     def trackables(self) -> dict:
         raise NotImplementedError
 
+    def meta_gradient(self, support_x, support_y, query_x, query_y) -> tuple[list, list, dict]:
+        raise NotImplementedError
+
     def logits(self, support_x, support_y, query_x):
         raise NotImplementedError
 
@@ -75,13 +83,26 @@ class EpisodicClassifier(Learner):
     @tf.function
     def train_step(self, support_x, support_y, query_x, query_y):
         """One update on a meta-batch of episodes (the papers use one episode per update)."""
+        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
+
+    def meta_gradient(self, support_x, support_y, query_x, query_y):
+        """Gradient of the query cross-entropy over the meta-batch's episodes."""
         n_way = tf.reduce_max(support_y) + 1
         with tf.GradientTape() as tape:
             logits = self.episode_logits(support_x, support_y, query_x, n_way, training=True)
             loss, accuracy = task_loss_and_metric("classification", query_y, logits)
         variables = self.trained_variables()
-        self.meta_optimizer.apply(tape.gradient(loss, variables), variables)
-        return {"loss": loss, "accuracy": accuracy}
+        return tape.gradient(loss, variables), variables, {"loss": loss, "accuracy": accuracy}
+
+
+def apply_meta_gradient(learner, support_x, support_y, query_x, query_y) -> dict:
+    """One meta-update from ``learner.meta_gradient``: its ``meta_optimizer`` applies the
+    gradients to the variables; returns the metrics. The ``train_step`` of every learner that has
+    a ``meta_gradient`` (under a ``tf.distribute`` strategy, :mod:`metalearn_helpers.distributed`
+    does the same per replica)."""
+    grads, variables, metrics = learner.meta_gradient(support_x, support_y, query_x, query_y)
+    learner.meta_optimizer.apply(grads, variables)
+    return metrics
 
 
 def halving_adam(learning_rate: float, halve_every: int):

@@ -28,8 +28,8 @@ import keras
 import tensorflow as tf
 
 from .checks import check_built_model, check_choice, check_int, check_positive
-from .learners import (TASK_TYPES, Learner, mean_meta_gradient, metric_name,
-                       task_loss_and_metric, variable_tensors)
+from .learners import (TASK_TYPES, Learner, apply_meta_gradient, mean_meta_gradient,
+                       metric_name, task_loss_and_metric, variable_tensors)
 
 
 class MAML(Learner):
@@ -57,7 +57,8 @@ class MAML(Learner):
 
     Speed on CPU: a Conv-4 meta-step is about 1,500 small ops, so start TensorFlow with one
     thread per op and several ops in parallel (``TF_NUM_INTRAOP_THREADS=1`` before the first
-    import; ``scripts/train_omniglot.py`` does): measured ~1.8x less CPU per step.
+    import; ``scripts/train_omniglot.py`` does when no GPU is visible): measured ~1.8x less CPU
+    per step. On a GPU leave the threads alone.
 
     Example::
 
@@ -123,11 +124,14 @@ class MAML(Learner):
     @tf.function
     def train_step(self, support_x, support_y, query_x, query_y):
         """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks."""
+        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
+
+    def meta_gradient(self, support_x, support_y, query_x, query_y):
+        """The meta-gradient of the query loss after adaptation, averaged over the tasks."""
         variables = self.meta_variables
         grads, loss, metric = mean_meta_gradient(self.query_loss, variables, support_x,
                                                  support_y, query_x, query_y)
-        self.meta_optimizer.apply(grads, variables)
-        return {"loss": loss, self.metric_name: metric}
+        return grads, variables, {"loss": loss, self.metric_name: metric}
 
     # -- using it -------------------------------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ Defined in notebooks ``03_maml_sinusoid`` (the MLP) and ``04_maml_omniglot`` (Co
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -60,6 +61,8 @@ def conv4(n_way: int | None, image_shape=(28, 28, 1), filters: int = 64,
     statistics, as MAML's code does); ``norm="running"`` uses Keras' ``BatchNormalization``, batch
     statistics in training and running averages at test time (``training=False``), as the
     metric-based papers' code does (PyTorch's default momentum 0.1, i.e. Keras ``momentum=0.9``).
+    Built under a ``tf.distribute`` strategy's scope, its batch statistics are those of the whole
+    meta-batch across all replicas (``synchronized``), as on one device.
     """
     if downsample not in ("stride", "maxpool"):
         raise ValueError(f"downsample must be 'stride' or 'maxpool', got {downsample!r}.")
@@ -73,6 +76,7 @@ def conv4(n_way: int | None, image_shape=(28, 28, 1), filters: int = 64,
                                 name=f"conv{block + 1}"),
             (BatchStatNorm(name=f"norm{block + 1}") if norm == "batch_stat" else
              keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                             synchronized=tf.distribute.has_strategy(),
                                              name=f"norm{block + 1}")),
             keras.layers.ReLU(),
         ]

@@ -155,10 +155,19 @@ def find_zips(root: str | os.PathLike | None = None, download: bool = True) -> d
     return find_files(OMNIGLOT_FILES, root, download=download, fetch=download_omniglot)
 
 
-def decode_zips(zips: dict[str, Path], image_size: int = 28) -> Omniglot:
-    """Decode every PNG, resize to ``image_size`` (Lanczos, as in the MAML code) and invert."""
+def decode_png(png: bytes, image_size: int = 28) -> np.ndarray:
+    """One Omniglot PNG as a uint8 ``(image_size, image_size)`` array, resized with Lanczos (as
+    in the MAML code) and inverted (ink 255, paper 0). Also used for Lake's one-shot trials
+    (:mod:`metalearn_helpers.lake_trials`)."""
     from PIL import Image
 
+    with Image.open(io.BytesIO(png)) as im:
+        im = im.convert("L").resize((image_size, image_size), Image.LANCZOS)
+        return 255 - np.asarray(im, dtype=np.uint8)
+
+
+def decode_zips(zips: dict[str, Path], image_size: int = 28) -> Omniglot:
+    """Decode every PNG, resize to ``image_size`` (Lanczos, as in the MAML code) and invert."""
     records = []  # (split, alphabet, character, drawer, pixels)
     for name, path in zips.items():
         try:
@@ -168,9 +177,7 @@ def decode_zips(zips: dict[str, Path], image_size: int = 28) -> Omniglot:
                     if not match:
                         continue
                     split, alphabet, character, _, drawer = match.groups()
-                    with Image.open(io.BytesIO(archive.read(entry))) as im:
-                        im = im.convert("L").resize((image_size, image_size), Image.LANCZOS)
-                        pixels = 255 - np.asarray(im, dtype=np.uint8)
+                    pixels = decode_png(archive.read(entry), image_size)
                     records.append((split, alphabet, character, int(drawer), pixels))
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise OmniglotError(f"{path} is corrupt ({error}); delete it and fetch it "

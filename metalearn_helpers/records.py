@@ -20,7 +20,11 @@ match raises :class:`RecordError` naming the file, the field and what is expecte
   ``paper_result_transductive`` and ``paper_result_miniimagenet``.
 - A measurement without training (``"kind": "measurement"``, e.g. ``bandit_baselines``): only
   ``name``, ``protocol``, ``seed``, ``command``, ``date``, ``machine`` and ``git_commit`` are
-  required.
+  required. ``lake_trials`` (``scripts/score_lake_trials.py``) also needs ``official`` (rows
+  ``method``, ``trained_on`` (str), ``errors``, ``trials`` (int), ``error``, ``ci95_runs``
+  (numbers, %), ``wilson95`` (list)), ``conditions`` (rows ``condition`` (str), ``episodes``
+  (int), ``error``, ``ci95`` (numbers, %)) and ``published`` (rows ``method``, ``source`` (str),
+  ``error`` (number, %)).
 - Sinusoid (``name`` starts with ``sinusoid_``): ``test`` is a list of rows ``k_shot``,
   ``inner_steps``, ``episodes``, ``diverged`` (int) and ``mse``, ``ci95`` (numbers, or null when
   every task diverged).
@@ -64,6 +68,11 @@ OMNIGLOT_FIELDS = {"n_way": _INT, "k_shot": _INT, "protocol": _TEXT, "tests": "a
 OMNIGLOT_TEST_FIELDS = {"n_way": _INT, "k_shot": _INT, "episodes": _INT, "n_query": _INT,
                         "accuracy": _NUMBER, "ci95": _NUMBER, "protocol": _TEXT,
                         "paper_result": "a dict"}
+LAKE_TRIALS_ROWS = {  # the lake_trials measurement: field -> the fields of each of its rows
+    "official": {"method": _TEXT, "trained_on": _TEXT, "errors": _INT, "trials": _INT,
+                 "error": _NUMBER, "ci95_runs": _NUMBER, "wilson95": "a list"},
+    "conditions": {"condition": _TEXT, "episodes": _INT, "error": _NUMBER, "ci95": _NUMBER},
+    "published": {"method": _TEXT, "source": _TEXT, "error": _NUMBER}}
 SINUSOID_TEST_FIELDS = {"k_shot": _INT, "inner_steps": _INT, "episodes": _INT, "diverged": _INT,
                         "mse": "a number or null", "ci95": "a number or null"}
 
@@ -90,11 +99,21 @@ def _check_fields(mapping, fields: dict, where: str) -> None:
                               f"{mapping[field]!r}.")
 
 
+def _check_rows(record: dict, rows: dict, source: str) -> None:
+    """Each ``record[field]`` is a list of rows with the fields ``rows[field]``."""
+    _check_fields(record, {field: "a list" for field in rows}, source)
+    for field, fields in rows.items():
+        for i, row in enumerate(record[field]):
+            _check_fields(row, fields, f"{source}, {field}[{i}]")
+
+
 def check_record(record, source: str = "record") -> dict:
     """Return ``record`` if it follows the schema (module docstring), else raise
     :class:`RecordError` naming ``source``, the field and what it must be."""
     if isinstance(record, dict) and record.get("kind") == "measurement":
         _check_fields(record, MEASUREMENT_FIELDS, source)
+        if record["name"] == "lake_trials":
+            _check_rows(record, LAKE_TRIALS_ROWS, source)
         return record
     _check_fields(record, RECORD_FIELDS, source)
     if record["name"].startswith("omniglot_"):

@@ -35,6 +35,8 @@ class Reptile(MAML):
     time starts from that state and leaves it unchanged, as the code's evaluation restores it.
     The outer step is plain SGD on the "gradient" ``theta - mean(W_i)`` with the step size
     annealed linearly from ``meta_lr`` to ``meta_lr_final`` over ``annealing_steps`` meta-steps.
+    Because each task starts from the Adam state the previous task left, the tasks of a meta-batch
+    cannot be split across devices: ``meta_train(..., strategy=...)`` refuses Reptile.
 
     Args:
         model: a built ``keras.Model``.

@@ -85,8 +85,8 @@ class RL2:
         self.policy_head = keras.layers.Dense(self.k_arms, name="policy")
         self.value_head = keras.layers.Dense(1, name="value")
         self.model = keras.Model(inputs, [self.policy_head(hidden), self.value_head(hidden)])
-        self.optimizer = keras.optimizers.Adam(meta_lr, global_clipnorm=max_grad_norm)
-        self.optimizer.build(self.meta_variables)
+        self.meta_optimizer = keras.optimizers.Adam(meta_lr, global_clipnorm=max_grad_norm)
+        self.meta_optimizer.build(self.meta_variables)
         self.rng = tf.random.Generator.from_seed(seed)
         self._train_step = tf.function(self._iteration)
         self._play = tf.function(self._rollout, reduce_retracing=True)  # any number of tasks
@@ -104,7 +104,8 @@ class RL2:
         return list(self.model.trainable_variables)
 
     def trackables(self) -> dict:
-        return {"model": self.model, "optimizer": self.optimizer, "rng": self.rng}
+        # "optimizer" as in the checkpoints written before the meta_optimizer naming.
+        return {"model": self.model, "optimizer": self.meta_optimizer, "rng": self.rng}
 
     def train_step(self, arm_probabilities) -> dict:
         """One RL² iteration on a meta-batch ``(meta_batch_size, k_arms)`` of bandits."""
@@ -196,7 +197,7 @@ class RL2:
                         *(tf.gather(a, rows) for a in (inputs, actions, old_log_probs,
                                                         advantages, returns)))
                 grads = tape.gradient(loss, self.meta_variables)
-                self.optimizer.apply_gradients(zip(grads, self.meta_variables))
+                self.meta_optimizer.apply_gradients(zip(grads, self.meta_variables))
         total = tf.reduce_sum(rewards, axis=1)
         return {"loss": loss, "total_reward": tf.reduce_mean(total), "entropy": entropy,
                 "approx_kl": kl}

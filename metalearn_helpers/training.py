@@ -19,6 +19,9 @@ What the loop guarantees:
   written at step 0, every ``checkpoint_every`` steps, at the end and when the run is interrupted
   (Jupyter's stop button), and calling :func:`meta_train` again with the same ``run_dir``
   continues from the last checkpoint; ``n_steps`` is the total, so a finished run returns at once.
+- With a ``tf.distribute`` ``strategy``, the tasks of each meta-batch are split across its
+  replicas and the update equals the single-device one (:mod:`metalearn_helpers.distributed`);
+  checkpoints resume under any strategy.
 - A non-finite loss stops the run with ``FloatingPointError``; the algorithm's variables are put
   back to the last good checkpoint (or, without ``run_dir``, to the last log point) first, and
   only finite states are ever saved.
@@ -39,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from .checks import check_int
+from .distributed import DistributedStep, check_same_step, worker_run_dir
 from .episodes import episode_dataset
 from .learners import check_learner
 
@@ -216,7 +220,7 @@ def _stream_seed(seed: int, step: int) -> int:
 def meta_train(algorithm, tasks, *, n_steps: int, meta_batch_size: int, seed: int = 0,
                run_dir=None, validate: Callable[[], Mapping[str, float]] | None = None,
                validate_every: int = 500, checkpoint_every: int = 500, log_every: int = 10,
-               progress: bool = True, live_plot: bool = False) -> History:
+               progress: bool = True, live_plot: bool = False, strategy=None) -> History:
     """Meta-train ``algorithm`` on meta-batches of ``tasks`` for ``n_steps`` meta-updates in total.
 
     Introduced in notebook ``03_maml_sinusoid``; every algorithm notebook from 03 onwards trains
@@ -240,6 +244,11 @@ def meta_train(algorithm, tasks, *, n_steps: int, meta_batch_size: int, seed: in
         progress: show a ``tqdm`` progress bar with the latest metrics.
         live_plot: in a notebook, redraw the learning curves in place while training
             (:class:`metalearn_helpers.plots.LivePlot`).
+        strategy: a ``tf.distribute.Strategy`` to split each meta-batch's tasks across devices
+            or machines (:func:`metalearn_helpers.distributed.make_strategy`); build the
+            algorithm under ``strategy.scope()``. ``None``: ``algorithm.train_step`` as it is.
+            Under a multi-worker strategy, workers other than the chief keep their checkpoints
+            in ``run_dir/worker-<i>``.
 
     Returns:
         The :class:`History` of the whole run (including the sessions before a resume).
@@ -273,15 +282,24 @@ def meta_train(algorithm, tasks, *, n_steps: int, meta_batch_size: int, seed: in
     config = dict(n_steps=int(n_steps), meta_batch_size=int(meta_batch_size), seed=int(seed),
                   log_every=int(log_every), validate_every=int(validate_every),
                   checkpoint_every=int(checkpoint_every))
-    run = _Run(algorithm, trackables, run_dir, config, validate, progress, live_plot)
+    if strategy is None:
+        train_step = algorithm.train_step
+    else:
+        train_step = DistributedStep(algorithm, strategy, meta_batch_size)
+        config["replicas"] = strategy.num_replicas_in_sync
+        run_dir = worker_run_dir(run_dir, strategy)
+    run = _Run(algorithm, trackables, run_dir, config, validate, progress, live_plot,
+               train_step, strategy)
     return run.train(tasks)
 
 
 class _Run:
     """The state of one call to :func:`meta_train` (kept out of it so each part fits a screen)."""
 
-    def __init__(self, algorithm, trackables, run_dir, config, validate, progress, live_plot):
+    def __init__(self, algorithm, trackables, run_dir, config, validate, progress, live_plot,
+                 train_step, strategy):
         self.algorithm, self.run_dir, self.config = algorithm, run_dir, config
+        self.train_step, self.strategy = train_step, strategy
         self.validate, self.progress = validate, progress
         self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(step=self.step_var, **trackables)
@@ -412,6 +430,8 @@ class _Run:
         from .progress import tqdm
 
         self._start()
+        if self.strategy is not None:
+            check_same_step(self.strategy, self.step)
         n_steps = self.config["n_steps"]
         if self.step >= n_steps:
             if self.pending_check is not None:
@@ -446,7 +466,7 @@ class _Run:
         return self.history
 
     def _one_step(self, batch) -> None:
-        metrics = self.algorithm.train_step(*batch)
+        metrics = self.train_step(*batch)
         self.step += 1
         if not isinstance(metrics, Mapping) or "loss" not in metrics:
             raise TypeError(f"algorithm.train_step must return a dict of metrics with a 'loss' "

@@ -13,7 +13,6 @@ class means or fine-tuned linear head). The 1-shot test uses the learner trained
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -60,9 +59,11 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=600, help="test episodes per shot")
     parser.add_argument("--inter-op-threads", type=int, default=0)
     args = parser.parse_args(argv)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    import tensorflow  # noqa: F401  (first: the helpers then leave TensorFlow unstarted)
+
+    from metalearn_helpers.distributed import configure_cpu_threads
+
+    configure_cpu_threads(1, args.inter_op_threads)  # CPU only
     from metalearn_helpers import records
     from metalearn_helpers.fashion_mnist import load_fashion_mnist
 

@@ -18,13 +18,9 @@ adaptations (nearest class mean, fine-tuned linear head).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import long_run
 
 
 def fashion_tests(args, learner, data, name, steps) -> list[dict]:
@@ -50,29 +46,22 @@ def fashion_tests(args, learner, data, name, steps) -> list[dict]:
 
 
 def export(args, learner, name, run_dir, steps, planned, tests, command) -> None:
-    """Write ``weights/<run>.{npz,history.json,json}``."""
-    from metalearn_helpers import cross_domain, experiments, records
-    from metalearn_helpers.training import HISTORY_FILE, History
+    """Write ``weights/<run>.{npz,history.json,json}`` and the resume checkpoint."""
+    from metalearn_helpers import cross_domain, experiments
 
     setting = cross_domain.fashion_setting(args.algorithm)
-    records.save_weights(learner, records.WEIGHTS_DIR / f"{name}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{name}.history.json")
-    elapsed = History.load(run_dir / HISTORY_FILE).elapsed
     training = ({"batch_size": setting["batch_size"], "n_classes": setting["n_classes"]}
                 if "batch_size" in setting else
                 {"train_way": setting["train_way"],
                  "train_query": setting.get("train_query", args.k_shot)})
-    records.write_record(records.WEIGHTS_DIR / f"{name}.json", {
-        "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
-        "n_way": 5, "k_shot": args.k_shot,
+    long_run.export(learner, name, run_dir, steps=steps, planned=planned, args=args,
+                    command=command, record={
+        "algorithm": args.algorithm, "paper": setting["paper"], "n_way": 5,
+        "k_shot": args.k_shot,
         "hyperparameters": {**experiments.hyperparameters(setting["base"], args.k_shot),
                             "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"], **training},
-        "steps": steps, "planned_steps": planned, "finished": steps >= planned,
-        "seed": args.seed, "test": tests[0], "tests": tests,
-        "train_seconds": elapsed, "seconds_per_step": elapsed / max(steps, 1),
-        "command": command,
-    })
+        "test": tests[0], "tests": tests})
 
 
 def parse_args(argv):
@@ -81,23 +70,14 @@ def parse_args(argv):
     parser.add_argument("--k-shot", type=int, default=1, help="support images per class")
     parser.add_argument("--n-steps", type=int, default=None,
                         help="total steps (default: papers.FASHION_MNIST_SETTINGS)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episodes", type=int, default=600, help="test episodes")
-    parser.add_argument("--intra-op-threads", type=int, default=1)
-    parser.add_argument("--inter-op-threads", type=int, default=0,
-                        help="ops run in parallel (0: all cores; 1 for runs sharing the machine)")
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate and export the latest checkpoint without training")
+    long_run.add_run_arguments(parser)
     return parser, parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    long_run.start_process(args)  # before TensorFlow starts
     from metalearn_helpers import cross_domain
     from metalearn_helpers.fashion_mnist import load_fashion_mnist
     from metalearn_helpers.training import train_or_resume
@@ -108,7 +88,7 @@ def main(argv=None) -> int:
         parser.error(str(error))
     planned = args.n_steps or setting["n_steps"]
     name = cross_domain.fashion_run_name(args.algorithm, args.k_shot)
-    run_dir = ROOT / "runs" / name
+    run_dir = long_run.run_folder(name)
     data = load_fashion_mnist()
 
     def train(n_steps):

@@ -68,8 +68,12 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=None, help="draws of the K patients")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    import tensorflow  # noqa: F401  (first: the helpers then leave TensorFlow unstarted)
+
+    from metalearn_helpers.distributed import configure_cpu_threads
+
+    configure_cpu_threads(int(os.environ.get("TF_NUM_INTRAOP_THREADS", 1)),  # CPU only
+                          int(os.environ.get("TF_NUM_INTEROP_THREADS", 1)))
     from metalearn_helpers import heart_disease, papers
 
     args.n_steps = args.n_steps or papers.HOSPITAL_SETTINGS["n_steps"]

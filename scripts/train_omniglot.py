@@ -12,6 +12,12 @@ again to continue training.
     python scripts/train_omniglot.py --algorithm reptile --n-way 5 --k-shot 5 --eval-only
     python scripts/train_omniglot.py --algorithm metalstm --k-shot 5
     python scripts/train_omniglot.py --algorithm mann     # mann_add, lstm: 5 classes x 10 instances
+    python scripts/train_omniglot.py --algorithm maml --strategy mirrored   # all GPUs of a machine
+
+With ``--strategy multi-worker`` start the same command on every machine (``TF_CONFIG`` set on
+each, or ``srun`` inside a Slurm job); the chief (worker 0) evaluates and exports, the other
+workers keep their checkpoints in ``runs/<name>/worker-<i>/`` and stop after training. Stopping
+one worker stops the others with an error; start them all again to resume.
 
 Sequence learners (the MANN and its LSTM baseline, ``evaluation="by_instance"`` in
 ``papers.OMNIGLOT_SETTINGS``) are scored as in Santoro et al.'s Table 1: accuracy at the 1st,
@@ -23,14 +29,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
-import shutil
-import signal
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import long_run
 
 
 def training_data(args, setting) -> dict:
@@ -113,56 +114,21 @@ def episode_tests(args, algorithm, data, name, steps, protocol) -> list[dict]:
     return tests
 
 
-def commands(args, record_path, command) -> dict:
-    """The record's ``command``: the one that trained the weights. An ``--eval-only`` run keeps
-    the earlier record's and adds itself as ``evaluation_command``."""
-    if args.eval_only and record_path.exists():
-        return {"command": json.loads(record_path.read_text())["command"],
-                "evaluation_command": command}
-    return {"command": command}
-
-
-def keep_resume_checkpoint(run_dir, committed, steps, planned) -> None:
-    """An unfinished run keeps its latest checkpoint (optimizer state included) in
-    ``weights/resume/<run>/`` for a later session; a finished one deletes it."""
-    from metalearn_helpers.training import HISTORY_FILE
-
-    shutil.rmtree(committed, ignore_errors=True)
-    if steps >= planned:
-        return
-    committed.mkdir(parents=True)
-    for path in run_dir.glob(f"ckpt-{steps}.*"):
-        shutil.copy(path, committed)
-    shutil.copy(run_dir / HISTORY_FILE, committed)
-    (committed / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps}"\n'
-                                          f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
-
-
 def export(args, algorithm, name, run_dir, steps, planned, tests, command) -> None:
     """Write ``weights/<run>.{npz,history.json,json}`` and the resume checkpoint."""
-    from metalearn_helpers import experiments, records
-    from metalearn_helpers.training import HISTORY_FILE, History
+    from metalearn_helpers import experiments
 
     setting = experiments.setting(args.algorithm)
-    records.WEIGHTS_DIR.mkdir(exist_ok=True)
-    keep_resume_checkpoint(run_dir, records.WEIGHTS_DIR / "resume" / name, steps, planned)
-    records.save_weights(algorithm, records.WEIGHTS_DIR / f"{name}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{name}.history.json")
-    elapsed = History.load(run_dir / HISTORY_FILE).elapsed
-    records.write_record(records.WEIGHTS_DIR / f"{name}.json", {
-        "name": name, "algorithm": args.algorithm, "paper": setting["paper"],
+    long_run.export(algorithm, name, run_dir, steps=steps, planned=planned, args=args,
+                    command=command, record={
+        "algorithm": args.algorithm, "paper": setting["paper"],
         "n_way": args.n_way, "k_shot": args.k_shot, "protocol": args.protocol,
         "train_split": experiments.training_split(args.algorithm, args.protocol),
         "hyperparameters": {**experiments.hyperparameters(args.algorithm, args.k_shot),
                             "meta_lr": setting["meta_lr"],
                             "meta_batch_size": setting["meta_batch_size"],
                             **training_data(args, setting)},
-        "steps": steps, "planned_steps": planned, "finished": steps >= planned,
-        "seed": args.seed,
-        "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"],
-        "train_seconds": elapsed, "seconds_per_step": elapsed / steps,
-        **commands(args, records.WEIGHTS_DIR / f"{name}.json", command),
-    })
+        "test": tests[0], "tests": tests, "paper_result": tests[0]["paper_result"]})
 
 
 def parse_args(argv):
@@ -180,34 +146,34 @@ def parse_args(argv):
     parser.add_argument("--protocol", default="vinyals", choices=["vinyals", "lake"],
                         help="Vinyals' split with rotations, or Lake's alphabet split (tested "
                              "20-way within one evaluation alphabet)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--episodes", type=int, default=600, help="test episodes")
-    parser.add_argument("--intra-op-threads", type=int, default=1,
-                        help="threads inside one op (default 1: a MAML step is ~1,500 tiny ops, "
-                             "and splitting each costs more than it gains; see benchmarks/)")
-    parser.add_argument("--inter-op-threads", type=int, default=0,
-                        help="ops run in parallel, e.g. two tasks of a meta-batch (0: all cores; "
-                             "with intra-op 1, a run alone on 2 cores at 1 uses one core: Meta-SGD "
-                             "5-shot ran 0.9 steps/s so and 2.1 at 2; use 1 only for two runs "
-                             "sharing the machine)")
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate and export the latest checkpoint without training")
+    long_run.add_run_arguments(
+        parser,
+        intra_op_help="threads inside one op (default 1: a MAML step is ~1,500 tiny ops, and "
+                      "splitting each costs more than it gains; see benchmarks/)",
+        inter_op_help="ops run in parallel, e.g. two tasks of a meta-batch (0: all cores; with "
+                      "intra-op 1, a run alone on 2 cores at 1 uses one core: Meta-SGD 5-shot "
+                      "ran 0.9 steps/s so and 2.1 at 2; use 1 only for two runs sharing the "
+                      "machine)")
+    parser.add_argument("--strategy", default="default",
+                        choices=["default", "mirrored", "multi-worker"],
+                        help="default: one device (the GPU if there is one); mirrored: all GPUs "
+                             "of this machine; multi-worker: the machines of TF_CONFIG or of the "
+                             "Slurm job. The tasks of each meta-batch are split across the "
+                             "devices; the result equals one device's (README, 'Training on a "
+                             "GPU, several GPUs or a cluster'). The thread options are for CPU "
+                             "runs only: they are ignored when a GPU is visible")
     return parser, parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
-    # Stop cleanly (checkpoint, evaluate, export) on Ctrl-C, `timeout -s INT` or `kill`, also
-    # when started in the background, where the shell makes processes ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # Must be set before TensorFlow starts, i.e. before the helpers are imported.
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
-    from metalearn_helpers import experiments, papers, records
+    long_run.start_process(args)  # before TensorFlow starts
+    from metalearn_helpers import distributed, experiments, papers
     from metalearn_helpers.omniglot import load_omniglot
     from metalearn_helpers.training import train_or_resume
+
+    strategy = (None if args.strategy == "default" else
+                distributed.make_strategy(args.strategy))
 
     try:
         setting = experiments.setting(args.algorithm)
@@ -218,21 +184,19 @@ def main(argv=None) -> int:
         parser.error(str(error))
     planned = args.n_steps or setting["n_steps"]
     name = experiments.run_name(args.algorithm, args.n_way, args.k_shot, args.protocol)
-    run_dir = ROOT / "runs" / name
-    committed = records.WEIGHTS_DIR / "resume" / name
-    if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
-        # A partial run committed by an earlier session: continue it instead of starting over.
-        shutil.copytree(committed, run_dir, dirs_exist_ok=True)
-        print(f"continuing the committed partial run from {committed}")
+    run_dir = long_run.run_folder(name)
     data = load_omniglot()
 
     def train(n_steps):
         return experiments.train_omniglot(args.algorithm, data, args.n_way, args.k_shot,
                                           n_steps, seed=args.seed, run_dir=run_dir,
-                                          protocol=args.protocol)
+                                          protocol=args.protocol, strategy=strategy)
 
-    algorithm, steps, interrupted = train_or_resume(train, planned, run_dir,
-                                                    train_more=not args.eval_only)
+    algorithm, steps, interrupted = train_or_resume(
+        train, planned, distributed.worker_run_dir(run_dir, strategy),
+        train_more=not args.eval_only)
+    if not distributed.is_chief(strategy):
+        return 130 if interrupted else 0  # the chief evaluates and exports
     if algorithm is None:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1

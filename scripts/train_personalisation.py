@@ -17,7 +17,6 @@ Protocols (also in each record's ``protocol``) are in :mod:`personalisation_runs
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
@@ -37,8 +36,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
-    os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    import tensorflow  # noqa: F401  (first: the helpers then leave TensorFlow unstarted)
+
+    from metalearn_helpers.distributed import configure_cpu_threads
+
+    configure_cpu_threads(1, args.inter_op_threads)  # CPU only
     import personalisation_runs as runs
 
     command = "python scripts/train_personalisation.py " + " ".join(

@@ -17,14 +17,9 @@ clone can continue it). Run the same command again to continue training.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import signal
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import long_run
 
 # Per number of pulls: tasks per iteration, total iterations, how often to validate and
 # checkpoint, and the learner's settings (RL2's arguments). The paper's iterations hold 250,000
@@ -50,22 +45,6 @@ RUN_SETTINGS = {
               learner=dict(units=128, value_scale=8.0, gae_lambda=0.95)),
 }
 VALIDATION_TASKS, VALIDATION_SEED = 500, 1
-
-
-def export_resume(run_dir: Path, committed: Path, steps: int, finished: bool) -> None:
-    """Keep in ``weights/resume/<name>/`` what a later session needs to continue an unfinished
-    run (the last checkpoint, optimizer and random state included); drop it once finished."""
-    from metalearn_helpers.training import HISTORY_FILE
-
-    shutil.rmtree(committed, ignore_errors=True)
-    if finished:
-        return
-    committed.mkdir(parents=True)
-    for path in run_dir.glob(f"ckpt-{steps}.*"):
-        shutil.copy(path, committed)
-    shutil.copy(run_dir / HISTORY_FILE, committed)
-    (committed / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps}"\n'
-                                          f'all_model_checkpoint_paths: "ckpt-{steps}"\n')
 
 
 def test_results(rl2, tasks, args) -> dict:
@@ -112,35 +91,17 @@ def parse_args(argv):
                         help="GRU units (paper: 256; default 256 for n = 10, 128 for 100)")
     parser.add_argument("--meta-lr", type=float, default=1e-3,
                         help="Adam learning rate of a new run (a resumed run keeps its own)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-tasks", type=int, default=1000, help="test bandits (>= 1,000)")
-    parser.add_argument("--intra-op-threads", type=int, default=1,
-                        help="threads inside one op (default 1)")
-    parser.add_argument("--inter-op-threads", type=int, default=0,
-                        help="ops run in parallel (0: all cores; 1 for two runs sharing 2 cores)")
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate and export the latest checkpoint without training")
+    long_run.add_run_arguments(parser)
     return parser, parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
-    # Stop cleanly (checkpoint, evaluate, export) on Ctrl-C, `timeout -s INT` or `kill`, also
-    # when started in the background, where the shell makes processes ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)  # before TensorFlow starts
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
-    from metalearn_helpers import records
+    long_run.start_process(args)  # before TensorFlow starts
     from metalearn_helpers.bandits import BernoulliBandits
     from metalearn_helpers.rl2 import RL2
-    from metalearn_helpers.training import (
-        HISTORY_FILE,
-        History,
-        meta_train,
-        train_or_resume,
-    )
+    from metalearn_helpers.training import meta_train, train_or_resume
 
     try:
         tasks = BernoulliBandits(args.k_arms, args.n_pulls)
@@ -153,10 +114,7 @@ def main(argv=None) -> int:
     planned = args.steps or setting["n_steps"]
     meta_batch_size = args.meta_batch_size or setting["meta_batch_size"]
     name = f"rl2_bandits_k{args.k_arms}_n{args.n_pulls}"
-    run_dir, committed = ROOT / "runs" / name, records.WEIGHTS_DIR / "resume" / name
-    if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
-        shutil.copytree(committed, run_dir, dirs_exist_ok=True)
-        print(f"continuing the committed partial run from {committed}")
+    run_dir = long_run.run_folder(name)
     learner = {**setting["learner"], **({} if args.units is None else {"units": args.units})}
     rl2 = RL2(args.k_arms, args.n_pulls, meta_lr=args.meta_lr, seed=args.seed, **learner)
     validation = tasks.test_set(VALIDATION_TASKS, seed=VALIDATION_SEED)
@@ -176,33 +134,19 @@ def main(argv=None) -> int:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
     results = test_results(rl2, tasks, args)
-    records.WEIGHTS_DIR.mkdir(exist_ok=True)
-    export_resume(run_dir, committed, steps, finished=steps >= planned)
-    records.save_weights(rl2, records.WEIGHTS_DIR / f"{name}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{name}.history.json")
-    history = History.load(run_dir / HISTORY_FILE)
-    record_path = records.WEIGHTS_DIR / f"{name}.json"
-    command = "python scripts/train_rl2.py " + " ".join(argv or sys.argv[1:])
-    commands = {"command": command}
-    if args.eval_only and record_path.exists():
-        commands = {"command": json.loads(record_path.read_text())["command"],
-                    "evaluation_command": command}
     rl2_score = results["scores"]["rl2"]
-    records.write_record(record_path, {
-        "name": name, "algorithm": "rl2", "paper": "Duan et al. 2016, arXiv 1611.02779",
+    long_run.export(rl2, name, run_dir, steps=steps, planned=planned, args=args,
+                    command="python scripts/train_rl2.py " + " ".join(argv or sys.argv[1:]),
+                    record={
+        "algorithm": "rl2", "paper": "Duan et al. 2016, arXiv 1611.02779",
         "k_arms": args.k_arms, "n_pulls": args.n_pulls,
         # A resumed run keeps the learning rate its checkpoint holds (Keras saves it).
-        "hyperparameters": {**rl2.config, "meta_lr": float(rl2.optimizer.learning_rate.numpy()),
+        "hyperparameters": {**rl2.config, "meta_lr": float(rl2.meta_optimizer.learning_rate.numpy()),
                             "meta_batch_size": meta_batch_size,
                             "pulls_per_iteration": meta_batch_size * args.n_pulls},
-        "steps": steps, "planned_steps": planned, "finished": steps >= planned,
-        "seed": args.seed,
         "test": {"total_reward": rl2_score["total_reward"], "ci95": rl2_score["ci95"],
                  "tasks": rl2_score["tasks"], "protocol": results["protocol"]},
-        "tests": results, "paper_result": results["paper_result"],
-        "train_seconds": history.elapsed, "seconds_per_step": history.elapsed / steps,
-        **commands,
-    })
+        "tests": results, "paper_result": results["paper_result"]})
     return 130 if interrupted else 0
 
 

@@ -24,6 +24,7 @@ from metalearn_helpers import omniglot as omniglot_module
 from metalearn_helpers.downloads import DataFiles, cache_dir
 from metalearn_helpers.fashion_mnist import FASHION_MNIST_FILES
 from metalearn_helpers.heart_disease import HEART_DISEASE_FILES
+from metalearn_helpers.lake_trials import TRIALS_FILES
 
 ZIP_NAMES = omniglot_module.OMNIGLOT_FILES.files
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -47,6 +48,12 @@ def _find_data_folder(files: DataFiles) -> Path:
 def zip_dir() -> Path:
     """The folder holding the two real Omniglot zips."""
     return _find_data_folder(omniglot_module.OMNIGLOT_FILES)
+
+
+@pytest.fixture(scope="session")
+def trials_dir() -> Path:
+    """The folder holding Lake et al.'s all_runs.zip."""
+    return _find_data_folder(TRIALS_FILES)
 
 
 @pytest.fixture(scope="session")
@@ -153,6 +160,13 @@ def http_server(zip_dir, tmp_path_factory):
     ``good/`` (copies of both real zips), ``tampered/`` (background zip with one byte changed,
     good evaluation zip) and ``empty/`` (nothing: every request is a 404)."""
     with _serve_copies(zip_dir, ZIP_NAMES, "images_background.zip", tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def trials_server(trials_dir, tmp_path_factory):
+    """Like ``http_server`` for all_runs.zip (``tampered/``: one byte changed)."""
+    with _serve_copies(trials_dir, TRIALS_FILES.files, "all_runs.zip", tmp_path_factory) as url:
         yield url
 
 
