@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import keras
 import numpy as np
@@ -447,3 +448,55 @@ def adaptation_returns(params, goals, n_steps: int = 3, inner_lr: float = 0.1,
 def test_goals(n_goals: int = 100, seed: int = TEST_SEED) -> np.ndarray:
     """The held-out goals every method is compared on (never a training seed)."""
     return sample_goals(n_goals, seed=seed)
+
+
+def protocol(n_goals: int, n_steps: int) -> str:
+    """How :func:`evaluate_policy` scores a policy, for run records."""
+    return (f"{n_goals} held-out goals uniform in [-0.5, 0.5]² (test_goals, seed {TEST_SEED}); "
+            f"for each goal, 20 trajectories of 100 steps with the policy, then {n_steps} "
+            f"times: one policy-gradient step (REINFORCE with the linear baseline, step size "
+            f"0.1) on the last 20 trajectories and 20 new ones; average undiscounted return of "
+            f"each goal's 20 trajectories after 0..{n_steps} steps, mean ± 95 % CI over goals; "
+            f"the oracle (goal as input) is not adapted (step size 0, as in the released "
+            f"test_maml_point.py)")
+
+
+def evaluate_policy(learner: MAMLRL, goals, n_steps: int = 3, seed: int = 0,
+                    n_trajectories: int = 20) -> Adaptation:
+    """:func:`adaptation_returns` of a learner's policy with its own step size (an oracle,
+    which sees the goal, is not adapted)."""
+    inner_lr = 0.0 if learner.goal_input else learner.inner_lr
+    return adaptation_returns(learner.params, goals, n_steps, inner_lr, n_trajectories, seed,
+                              learner.goal_input, learner.discount)
+
+
+# -- committed policies (notebook 09) -------------------------------------------------------------
+POLICY_RECORDS = {"maml": "maml_rl_point", "pretrained": "maml_rl_point_pretrained",
+                  "oracle": "maml_rl_point_oracle"}
+COMPARISON_RECORD = "maml_rl_point_comparison"
+LEARNER_ARGUMENTS = ("inner_lr", "inner_steps", "first_order", "n_trajectories", "meta_lr",
+                     "discount", "hidden", "goal_input", "seed")
+
+
+def load_policy(name: str, folder=None) -> MAMLRL:
+    """A committed policy, e.g. ``load_policy("maml_rl_point")``: the learner rebuilt from the
+    record ``<folder>/<name>.json`` (default ``weights/``) with the weights of ``<name>.npz``."""
+    from .records import WEIGHTS_DIR, load_record, load_weights
+
+    folder = WEIGHTS_DIR if folder is None else folder
+    path = os.path.join(folder, f"{name}.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no record {path}; committed MAML-RL policies: "
+                                f"{sorted(POLICY_RECORDS.values())} (made by "
+                                f"scripts/train_maml_rl.py).")
+    settings = load_record(path)["hyperparameters"]
+    learner = MAMLRL(**{k: settings[k] for k in LEARNER_ARGUMENTS})
+    load_weights(learner, os.path.join(folder, f"{name}.npz"))
+    return learner
+
+
+def comparison_policies(seed: int = 0, folder=None) -> dict:
+    """The four policies of the paper's Figure 4: ``{"maml", "pretrained", "oracle"}`` loaded
+    from the committed records, and ``"random"``, a freshly initialised policy (``seed``)."""
+    policies = {label: load_policy(name, folder) for label, name in POLICY_RECORDS.items()}
+    return {**policies, "random": MAMLRL(seed=seed)}

@@ -191,3 +191,30 @@ def test_bad_arguments():
         MAMLRL(n_trajectories=0)
     with pytest.raises(ValueError, match="inner_lr must be at least 0"):
         adaptation_returns(init_policy(hidden=(8,)), [[0.1, 0.1]], inner_lr=-1)
+
+
+def test_records_schema_table_and_load_policy(tmp_path):
+    from metalearn_helpers import records
+
+    learner = MAMLRL(hidden=(8,), n_trajectories=2, seed=3)
+    learner.params[-1].assign([0.5, -0.5])
+    rows = [{"method": m, "adaptation_steps": k, "average_return": -10.0 * (4 - k), "ci95": 1.0,
+             "goals": 100} for m in ("maml", "random") for k in range(4)]
+    record = {"name": "maml_rl_point", "algorithm": "maml_rl", "paper": "p",
+              "hyperparameters": {**learner.config, "meta_batch_size": 2}, "steps": 1,
+              "planned_steps": 1, "finished": True, "seed": 0, "train_seconds": 1.0,
+              "seconds_per_step": 1.0, "command": "c", "test": rows, "protocol": "p"}
+    records.write_record(tmp_path / "maml_rl_point.json", record)
+    records.save_weights(learner, tmp_path / "maml_rl_point.npz")
+    loaded = maml_rl.load_policy("maml_rl_point", folder=tmp_path)
+    for a, b in zip(loaded.params, learner.params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    table = records.markdown_table(records.maml_rl_rows(rows))
+    assert "| method | 0 steps | 1 step | 2 steps | 3 steps |" in table
+    assert "| maml | -40.0 ± 1.0 | -30.0 ± 1.0 |" in table
+    with pytest.raises(records.RecordError, match="average_return"):
+        bad = {**records.load_record(tmp_path / "maml_rl_point.json"),
+               "test": [{**rows[0], "average_return": "high"}]}
+        records.check_record(bad)
+    with pytest.raises(FileNotFoundError, match="maml_rl_point_oracle"):
+        maml_rl.load_policy("maml_rl_point_oracle", folder=tmp_path)
