@@ -471,8 +471,8 @@ def evaluate_policy(learner: MAMLRL, goals, n_steps: int = 3, seed: int = 0,
 
 
 # -- committed policies (notebook 09) -------------------------------------------------------------
-POLICY_RECORDS = {"maml": "maml_rl_point", "pretrained": "maml_rl_point_pretrained",
-                  "oracle": "maml_rl_point_oracle"}
+POLICY_RECORDS = {"maml": "maml_rl_point", "maml_2_steps": "maml_rl_point_2steps",
+                  "pretrained": "maml_rl_point_pretrained", "oracle": "maml_rl_point_oracle"}
 COMPARISON_RECORD = "maml_rl_point_comparison"
 LEARNER_ARGUMENTS = ("inner_lr", "inner_steps", "first_order", "n_trajectories", "meta_lr",
                      "discount", "hidden", "goal_input", "seed")
@@ -496,7 +496,8 @@ def load_policy(name: str, folder=None) -> MAMLRL:
 
 
 def comparison_policies(seed: int = 0, folder=None) -> dict:
-    """The four policies of the paper's Figure 4: ``{"maml", "pretrained", "oracle"}`` loaded
-    from the committed records, and ``"random"``, a freshly initialised policy (``seed``)."""
+    """The policies of the paper's Figure 4: ``"maml"`` (and ``"maml_2_steps"``, meta-trained
+    with two inner steps), ``"pretrained"`` and ``"oracle"`` loaded from the committed records,
+    and ``"random"``, a freshly initialised policy (``seed``)."""
     policies = {label: load_policy(name, folder) for label, name in POLICY_RECORDS.items()}
     return {**policies, "random": MAMLRL(seed=seed)}

@@ -14,10 +14,11 @@ and, for an unfinished run, ``weights/resume/<name>/``. Run the same command aga
     python scripts/train_maml_rl.py --compare      # all committed policies + a random one
 
 Methods (``METHODS``): ``maml`` (one inner step of 0.1 on 20 trajectories per goal, outer vanilla
-policy gradient with Adam), ``fomaml`` (the same, first order), ``pretrained`` (ordinary policy
-gradient on random goals: no inner step, 40 trajectories per goal so an iteration takes as many
-environment steps as MAML's 20 before + 20 after) and ``oracle`` (the same, but the policy also
-sees the goal).
+policy gradient with Adam), ``maml_2_steps`` (two inner steps in meta-training, each on 20 new
+trajectories of the policy after the previous step: 1.5x the environment steps of ``maml``),
+``fomaml`` (``maml``, first order), ``pretrained`` (ordinary policy gradient on random goals: no
+inner step, 40 trajectories per goal so an iteration takes as many environment steps as MAML's
+20 before + 20 after) and ``oracle`` (the same, but the policy also sees the goal).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = "Finn, Abbeel & Levine 2017, arXiv 1703.03400, section 5.3 (2-D navigation)"
 METHODS = {
     "maml": dict(name="maml_rl_point", algorithm="maml_rl", learner=dict(inner_steps=1)),
+    "maml_2_steps": dict(name="maml_rl_point_2steps", algorithm="maml_rl",
+                         learner=dict(inner_steps=2)),
     "fomaml": dict(name="maml_rl_point_fomaml", algorithm="fomaml_rl",
                    learner=dict(inner_steps=1, first_order=True)),
     "pretrained": dict(name="maml_rl_point_pretrained", algorithm="policy_gradient",

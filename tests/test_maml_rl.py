@@ -60,7 +60,7 @@ def test_meta_gradient_matches_finite_differences(inner_steps):
     params = tiny_policy()
     inner = [fixed_batch(rng) for _ in range(inner_steps)]
     outer = fixed_batch(rng)
-    f = lambda p: meta_objective(p, inner, outer, inner_lr=0.5)
+    f = tf.function(lambda p: meta_objective(p, inner, outer, inner_lr=0.5))
     exact = tape_gradient(f, params)
     numeric = central_differences(f, params)
     for a, b in zip(exact, numeric):
@@ -129,11 +129,11 @@ def test_trajectories_shapes_and_ended_episodes():
 def test_adaptation_returns_shapes_and_seed():
     params = init_policy(hidden=(8,), seed=0)
     goals = sample_goals(3, seed=0)
-    a = adaptation_returns(params, goals, n_steps=2, n_trajectories=2, seed=4)
-    b = adaptation_returns(params, goals, n_steps=2, n_trajectories=2, seed=4)
-    assert a.returns.shape == (3, 3) and len(a.trajectories) == 3
+    a = adaptation_returns(params, goals, n_steps=1, n_trajectories=2, seed=4)
+    b = adaptation_returns(params, goals, n_steps=1, n_trajectories=2, seed=4)
+    assert a.returns.shape == (3, 2) and len(a.trajectories) == 2
     np.testing.assert_array_equal(a.returns, b.returns)
-    assert a.score().mean.shape == (3,)
+    assert a.score().mean.shape == (2,)
 
 
 def test_goals_outside_the_arena_are_refused():
@@ -154,7 +154,7 @@ def test_policy_of_the_wrong_shape_is_refused():
 
 
 def test_nan_returns_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
-    learner = MAMLRL(hidden=(8,), n_trajectories=2, seed=0)
+    learner = MAMLRL(hidden=(8,), n_trajectories=2, inner_steps=0, seed=0)  # one rollout/step
     kwargs = dict(meta_batch_size=2, run_dir=tmp_path, checkpoint_every=1, log_every=1,
                   progress=False)
     meta_train(learner, PointGoals(), n_steps=2, **kwargs)
