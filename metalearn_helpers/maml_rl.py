@@ -501,3 +501,12 @@ def comparison_policies(seed: int = 0, folder=None) -> dict:
     and ``"random"``, a freshly initialised policy (``seed``)."""
     policies = {label: load_policy(name, folder) for label, name in POLICY_RECORDS.items()}
     return {**policies, "random": MAMLRL(seed=seed)}
+
+
+def return_table(folder=None) -> str:
+    """The committed return-vs-adaptation-steps comparison as Markdown (one row per method)."""
+    from .records import WEIGHTS_DIR, load_record, markdown_table, maml_rl_rows
+
+    folder = WEIGHTS_DIR if folder is None else folder
+    record = load_record(os.path.join(folder, f"{COMPARISON_RECORD}.json"))
+    return markdown_table(maml_rl_rows(record["test"]))

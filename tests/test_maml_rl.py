@@ -209,7 +209,10 @@ def test_records_schema_table_and_load_policy(tmp_path):
     loaded = maml_rl.load_policy("maml_rl_point", folder=tmp_path)
     for a, b in zip(loaded.params, learner.params):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    table = records.markdown_table(records.maml_rl_rows(rows))
+    records.write_record(tmp_path / "maml_rl_point_comparison.json", {
+        "kind": "measurement", "name": "maml_rl_point_comparison", "protocol": "p", "seed": 0,
+        "command": "c", "test": rows})
+    table = maml_rl.return_table(folder=tmp_path)
     assert "| method | 0 steps | 1 step | 2 steps | 3 steps |" in table
     assert "| maml | -40.0 ± 1.0 | -30.0 ± 1.0 |" in table
     with pytest.raises(records.RecordError, match="average_return"):
