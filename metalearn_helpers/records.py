@@ -114,6 +114,8 @@ def check_record(record, source: str = "record") -> dict:
         _check_fields(record, MEASUREMENT_FIELDS, source)
         if record["name"] == "lake_trials":
             _check_rows(record, LAKE_TRIALS_ROWS, source)
+        if record["name"].startswith(MAML_RL_PREFIX):
+            check_maml_rl_record(record, source)
         return record
     _check_fields(record, RECORD_FIELDS, source)
     if record["name"].startswith("omniglot_"):
@@ -129,6 +131,8 @@ def check_record(record, source: str = "record") -> dict:
         check_application_record(record, source)
     elif record["name"].startswith(PERSONALISATION_PREFIXES):
         check_personalisation_record(record, source)
+    elif record["name"].startswith(MAML_RL_PREFIX):  # notebook 09, section at the end
+        check_maml_rl_record(record, source)
     return record
 
 
@@ -494,3 +498,34 @@ def check_personalisation_record(record: dict, source: str) -> None:
         k_shot = row.get("k_shot", "missing")
         if not (_matches(k_shot, _INT) or (k_shot is None and fields is MOVIELENS_TEST_FIELDS)):
             raise RecordError(f"{where}: 'k_shot' must be {fields['k_shot']}, got {k_shot!r}.")
+
+
+# -- notebook 09: MAML for RL on 2-D point navigation (maml_rl_* records) -------------------------
+# Schema: ``test`` is a list of rows ``method`` (str: maml, fomaml, pretrained, oracle, random),
+# ``adaptation_steps`` (int), ``average_return``, ``ci95`` (numbers: mean and 95 % CI over goals
+# of the average undiscounted return) and ``goals`` (int); plus ``protocol`` (str). Training
+# records (``scripts/train_maml_rl.py --method ...``) hold their own policy's rows; the
+# comparison (``maml_rl_point_comparison``, a measurement) holds every method's on the same goals.
+MAML_RL_PREFIX = "maml_rl_"
+MAML_RL_TEST_FIELDS = {"method": _TEXT, "adaptation_steps": _INT, "average_return": _NUMBER,
+                       "ci95": _NUMBER, "goals": _INT}
+
+
+def check_maml_rl_record(record: dict, source: str) -> None:
+    """The schema of notebook 09's MAML records (see the comment above)."""
+    _check_fields(record, {"protocol": _TEXT, "test": "a list"}, source)
+    for i, row in enumerate(record["test"]):
+        _check_fields(row, MAML_RL_TEST_FIELDS, f"{source}, test[{i}]")
+
+
+def maml_rl_rows(rows: list[dict]) -> list[dict]:
+    """The return-vs-adaptation-steps table (the numbers of the paper's Figure 4): one row per
+    method, one column per number of steps, "mean ± CI" strings, for :func:`markdown_table`."""
+    steps = sorted({r["adaptation_steps"] for r in rows})
+    table = {}
+    for r in rows:
+        table.setdefault(r["method"], {"method": r["method"], **dict.fromkeys(
+            (f"{k} step{'' if k == 1 else 's'}" for k in steps), "")})
+        label = f"{r['adaptation_steps']} step{'' if r['adaptation_steps'] == 1 else 's'}"
+        table[r["method"]][label] = f"{r['average_return']:.1f} ± {r['ci95']:.1f}"
+    return list(table.values())

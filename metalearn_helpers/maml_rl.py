@@ -1,0 +1,512 @@
+"""MAML for reinforcement learning on 2-D point navigation (Finn, Abbeel & Levine 2017, arXiv
+1703.03400, section 5.3), for notebook ``09_meta_rl`` (part A).
+
+A task is a goal in [-0.5, 0.5]² (:class:`metalearn_helpers.rl_envs.PointNavigation`, MAML's
+``PointEnvRandGoal``); the policy sees only its position, so it must find the goal from rewards.
+MAML learns an initial policy ``theta`` such that ONE policy-gradient step on 20 trajectories of
+a new goal gives a policy that walks to it.
+
+Following the paper and its released code (github.com/cbfinn/maml_rl, ``maml_trpo_point.py``):
+
+- Policy: Gaussian, mean from an MLP 100-100 ReLU on the position, state-independent learned
+  log standard deviation (initialised at 0: std 1), Glorot-uniform weights and zero biases as in
+  rllab. The parameters are a plain list of tensors (:func:`init_policy`), so an adapted policy
+  ``theta - alpha * grad`` is just another list the outer ``tf.GradientTape`` can differentiate.
+- Actions: the released code wraps the environment in rllab's ``normalize``, which maps an
+  action ``a`` to the velocity ``clip(0.1 a, -0.1, 0.1)``; :func:`sample_trajectories` does the
+  same (``MAX_SPEED * a``; the environment clips).
+- Advantages: discounted returns (0.99) minus rllab's ``LinearFeatureBaseline`` fitted per task
+  on that task's trajectories (:func:`fit_linear_baseline`), then centred and scaled per task.
+- Inner loop: REINFORCE (vanilla policy gradient), loss ``-mean_t log pi(a_t|s_t) A_t`` over the
+  task's valid time steps, step size ``inner_lr`` (0.1 in the paper's text; the released
+  ``maml_trpo_point.py`` uses 0.5), one step in training.
+- Outer loop: the paper uses TRPO. We use the simplest correct alternative, the vanilla
+  policy-gradient surrogate on the post-update trajectories (sampled with each task's adapted
+  policy), differentiated through the inner step (second order by nested tapes unless
+  ``first_order``) and applied with Adam: no line search or Fisher-vector products to write or
+  test, and the meta-gradient is exactly what the finite-difference test checks. As in the
+  released code, the gradient ignores how the pre-update trajectories' distribution depends on
+  ``theta`` (the term ProMP and DiCE add); the meta-objective is the post-update surrogate with
+  the sampled trajectories held fixed.
+
+With ``inner_steps=0`` the same learner is ordinary multi-task policy gradient on random goals
+(the paper's "pretrained" comparison), and with ``goal_input=True`` the policy also sees the goal
+(the "oracle", ``PointEnvRandGoalOracle``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .checks import check_int, check_positive
+from .episodes import TaskFamily, as_rng
+from .evaluation import ScoreWithCI, mean_confidence_interval
+from .rl_envs import MAX_SPEED, MAX_STEPS, PointNavigation, sample_goals
+
+POSITION_DIM = ACTION_DIM = 2
+BASELINE_REG = 1e-5  # rllab's LinearFeatureBaseline reg_coeff
+TEST_SEED = 1703034  # held-out goals (the MAML paper's arXiv id); training draws other seeds
+
+
+# -- tasks ----------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Goals:
+    """Point-navigation tasks: ``goals`` ``(2,)`` or, batched, ``(n_tasks, 2)``."""
+
+    goals: np.ndarray
+
+    def arrays(self) -> tuple[np.ndarray]:
+        return (self.goals,)
+
+
+class PointGoals(TaskFamily):
+    """Goals uniform in the arena, with the ``sample``/``batches`` interface that
+    :func:`metalearn_helpers.training.meta_train` reads (a meta-batch is ``(n, 2)`` goals)."""
+
+    def sample(self, seed=None) -> Goals:
+        return Goals(as_rng(seed).uniform(-0.5, 0.5, size=2).astype(np.float32))
+
+    def batches(self, meta_batch_size: int, seed=None):
+        check_int("meta_batch_size", meta_batch_size)
+        rng = as_rng(seed)
+        while True:
+            yield Goals(rng.uniform(-0.5, 0.5, size=(meta_batch_size, 2)).astype(np.float32))
+
+
+# -- the policy -----------------------------------------------------------------------------------
+def init_policy(observation_dim: int = POSITION_DIM, hidden=(100, 100),
+                action_dim: int = ACTION_DIM, seed: int = 0, dtype=np.float32) -> list:
+    """Initial parameters ``[W1, b1, ..., W_out, b_out, log_std]`` as numpy arrays."""
+    rng = np.random.default_rng(seed)
+    sizes = [check_int("observation_dim", observation_dim),
+             *(check_int("hidden", h) for h in hidden), check_int("action_dim", action_dim)]
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        limit = math.sqrt(6 / (n_in + n_out))
+        params += [rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype),
+                   np.zeros(n_out, dtype)]
+    return params + [np.zeros(action_dim, dtype)]
+
+
+def _per_task(vector):
+    """A bias ``(n,)`` shared by all tasks, or ``(n_tasks, n)`` per task, ready to add to
+    ``(n_tasks, m, n)``."""
+    return vector if vector.shape.rank == 1 else vector[:, None, :]
+
+
+def policy_mean(params, observations):
+    """Mean action ``(n_tasks, m, action_dim)`` for observations ``(n_tasks, m, obs_dim)``;
+    ``params`` are shared (no task axis) or per task (a leading task axis on every tensor)."""
+    h = tf.convert_to_tensor(observations, params[0].dtype)
+    layers = list(zip(params[:-1:2], params[1:-1:2]))
+    for w, b in layers[:-1]:
+        h = tf.nn.relu(tf.matmul(h, w) + _per_task(b))
+    w, b = layers[-1]
+    return tf.matmul(h, w) + _per_task(b)
+
+
+def log_likelihood(params, observations, actions):
+    """``log pi(a | s)`` of the Gaussian policy, shape ``(n_tasks, m)``."""
+    log_std = _per_task(tf.convert_to_tensor(params[-1]))
+    z = (tf.convert_to_tensor(actions, params[0].dtype) - policy_mean(params, observations)
+         ) / tf.exp(log_std)
+    return tf.reduce_sum(-0.5 * tf.square(z) - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+
+
+def surrogate_loss(params, batch):
+    """The policy-gradient surrogate ``-sum_t log pi(a_t|s_t) A_t / n_valid`` of each task,
+    shape ``(n_tasks,)``; its gradient is REINFORCE's with the baseline. ``batch`` is
+    ``(observations, actions, advantages, mask)`` flattened to ``(n_tasks, m, ...)``."""
+    observations, actions, advantages, mask = batch
+    weighted = log_likelihood(params, observations, actions) * advantages * mask
+    return -tf.reduce_sum(weighted, axis=1) / tf.reduce_sum(mask, axis=1)
+
+
+def _tile(params, n_tasks):
+    return [tf.tile(p[None], [n_tasks] + [1] * len(p.shape)) for p in params]
+
+
+def adapt(params, batches, inner_lr, first_order=False):
+    """Per-task adapted parameters after one policy-gradient step on each batch of ``batches``
+    (one per inner step): ``theta_{k+1} = theta_k - inner_lr * grad surrogate(theta_k)``.
+
+    ``params`` are shared or per task; the result has a leading task axis (no batches:
+    ``params`` as they are). Differentiable (second order) when called under a tape, unless ``first_order`` (inner
+    gradients treated as constants)."""
+    if not batches:
+        return list(params)
+    shared = params[-1].shape.rank == 1
+    task_params = _tile(params, tf.shape(batches[0][0])[0]) if shared else list(params)
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            tape.watch(task_params)
+            loss = tf.reduce_sum(surrogate_loss(task_params, batch))
+        grads = tape.gradient(loss, task_params)
+        if first_order:
+            grads = [tf.stop_gradient(g) for g in grads]
+        task_params = [p - inner_lr * g for p, g in zip(task_params, grads)]
+    return task_params
+
+
+def meta_objective(params, inner_batches, outer_batch, inner_lr, first_order=False):
+    """MAML's objective for RL: the mean over tasks of the surrogate on the post-update batch
+    under the adapted parameters. With the sampled batches fixed, a deterministic function of
+    ``params`` whose gradient is the meta-policy-gradient (see the module docstring)."""
+    adapted = adapt(params, inner_batches, inner_lr, first_order)
+    return tf.reduce_mean(surrogate_loss(adapted, outer_batch))
+
+
+_adapt_once = tf.function(lambda params, batch, inner_lr: adapt(params, [batch], inner_lr))
+_mean_of = tf.function(policy_mean)
+
+
+# -- trajectories ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Trajectories:
+    """``n_trajectories`` episodes of ``MAX_STEPS`` steps for each of ``n_tasks`` goals.
+
+    ``positions`` ``(n_tasks, n, MAX_STEPS + 1, 2)`` start at (0, 0) (for plotting paths);
+    ``actions`` ``(n_tasks, n, MAX_STEPS, 2)`` are the policy's samples before the velocity
+    scaling; ``rewards`` are 0 and ``mask`` 0 after an episode has ended (goal reached)."""
+
+    goals: np.ndarray
+    positions: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    mask: np.ndarray
+    goal_input: bool = False
+
+    @property
+    def observations(self) -> np.ndarray:
+        """What the policy saw: positions, and the goal too for an oracle policy."""
+        positions = self.positions[:, :, :-1]
+        if not self.goal_input:
+            return positions
+        goals = np.broadcast_to(self.goals[:, None, None, :], positions.shape)
+        return np.concatenate([positions, goals], axis=-1)
+
+    def average_return(self) -> np.ndarray:
+        """Undiscounted return averaged over each task's trajectories, ``(n_tasks,)`` (the
+        paper's "average return")."""
+        return self.rewards.sum(axis=2).mean(axis=1)
+
+
+def _check_policy(params, n_tasks: int, goal_input: bool) -> list:
+    params = [tf.convert_to_tensor(p) for p in params]
+    observation_dim = POSITION_DIM * (2 if goal_input else 1)
+    if params[-1].shape[-1] != ACTION_DIM:
+        raise ValueError(f"the policy's actions have {params[-1].shape[-1]} dimensions (its "
+                         f"log_std has shape {tuple(params[-1].shape)}), but point navigation "
+                         f"takes {ACTION_DIM}-D velocities.")
+    if params[0].shape[-2] != observation_dim:
+        raise ValueError(f"the policy takes {params[0].shape[-2]}-D observations, but point "
+                         f"navigation gives {observation_dim} (position"
+                         f"{' and goal' if goal_input else ''}); goal_input={goal_input}.")
+    if params[-1].shape.rank == 2 and params[-1].shape[0] != n_tasks:
+        raise ValueError(f"per-task policy parameters are for {params[-1].shape[0]} tasks, "
+                         f"but {n_tasks} goals were given.")
+    return params
+
+
+def sample_trajectories(params, goals, n_trajectories: int, rng, goal_input: bool = False
+                        ) -> Trajectories:
+    """Roll out the Gaussian policy ``params`` (shared, or one set per goal) for
+    ``n_trajectories`` episodes of every goal at once in one batched
+    :class:`~metalearn_helpers.rl_envs.PointNavigation`; ``rng`` draws the action noise.
+
+    Raises ValueError for goals outside the arena or a policy of the wrong shape, and
+    FloatingPointError when the policy's actions are not finite (NaN parameters)."""
+    check_int("n_trajectories", n_trajectories)
+    goals = np.asarray(goals, dtype=np.float64)
+    env = PointNavigation(np.repeat(goals, n_trajectories, axis=0))  # checks the goals
+    n_tasks = len(goals)
+    params = _check_policy(params, n_tasks, goal_input)
+    shape = (n_tasks, n_trajectories)
+    std = np.exp(params[-1].numpy())
+    std = std[:, None, :] if std.ndim == 2 else std
+    noise = as_rng(rng).standard_normal((MAX_STEPS, *shape, ACTION_DIM))
+    positions = np.zeros((*shape, MAX_STEPS + 1, POSITION_DIM))
+    actions = np.zeros((*shape, MAX_STEPS, ACTION_DIM))
+    rewards, mask = np.zeros((*shape, MAX_STEPS)), np.zeros((*shape, MAX_STEPS))
+    goal_obs = np.broadcast_to(goals[:, None, :], (*shape, POSITION_DIM))
+    for t in range(MAX_STEPS):
+        obs = positions[:, :, t]
+        obs = np.concatenate([obs, goal_obs], axis=-1) if goal_input else obs
+        mean = _mean_of(params, tf.constant(obs, params[0].dtype)).numpy()
+        actions[:, :, t] = mean + std * noise[t]
+        if not np.all(np.isfinite(actions[:, :, t])):
+            raise FloatingPointError("the policy's actions are NaN or infinite (are its "
+                                     "parameters finite?).")
+        mask[:, :, t] = ~env.dones.reshape(shape)
+        moved, reward, _ = env.step(MAX_SPEED * actions[:, :, t].reshape(-1, ACTION_DIM))
+        positions[:, :, t + 1] = moved.reshape(*shape, POSITION_DIM)
+        rewards[:, :, t] = reward.reshape(shape)
+    return Trajectories(goals, positions, actions, rewards, mask, goal_input)
+
+
+def discounted_returns(rewards, discount: float) -> np.ndarray:
+    """Reward-to-go ``sum_{t' >= t} discount^(t'-t) r_t'`` along the last axis."""
+    returns = np.zeros_like(rewards, dtype=np.float64)
+    future = np.zeros(rewards.shape[:-1])
+    for t in reversed(range(rewards.shape[-1])):
+        future = rewards[..., t] + discount * future
+        returns[..., t] = future
+    return returns
+
+
+def baseline_features(observations) -> np.ndarray:
+    """rllab's ``LinearFeatureBaseline`` features of each step: obs, obs², t/100, (t/100)²,
+    (t/100)³ and 1 (observations clipped to ±10), shape ``(..., n_steps, 2 obs_dim + 4)``."""
+    obs = np.clip(observations, -10, 10)
+    t = np.broadcast_to((np.arange(obs.shape[-2]) / 100.0)[:, None], (*obs.shape[:-1], 1))
+    return np.concatenate([obs, obs ** 2, t, t ** 2, t ** 3, np.ones_like(t)], axis=-1)
+
+
+def fit_linear_baseline(observations, returns, mask) -> np.ndarray:
+    """Fit rllab's ``LinearFeatureBaseline`` to one task's valid steps (ridge-regularised least
+    squares, ``reg_coeff`` 1e-5, raised tenfold while the solution is not finite) and return its
+    predictions for every step. Shapes: ``(n, n_steps, obs_dim)``, ``(n, n_steps)`` twice."""
+    features = baseline_features(observations)
+    valid = np.asarray(mask, bool)
+    x, y = features[valid], np.asarray(returns)[valid]
+    reg = BASELINE_REG
+    for _ in range(5):
+        coeffs = np.linalg.lstsq(x.T @ x + reg * np.eye(x.shape[1]), x.T @ y, rcond=None)[0]
+        if np.all(np.isfinite(coeffs)):
+            break
+        reg *= 10
+    return features @ coeffs
+
+
+def advantages(trajectories: Trajectories, discount: float) -> np.ndarray:
+    """Discounted returns minus each task's fitted linear baseline, centred and scaled per task
+    over its valid steps (rllab's ``center_adv``); 0 on steps after an episode ended."""
+    returns = discounted_returns(trajectories.rewards, discount)
+    if not np.all(np.isfinite(returns)):
+        raise FloatingPointError("the returns are NaN or infinite.")
+    observations, mask = trajectories.observations, trajectories.mask
+    result = np.zeros_like(returns)
+    for i in range(len(returns)):
+        adv = returns[i] - fit_linear_baseline(observations[i], returns[i], mask[i])
+        valid = mask[i] > 0
+        result[i] = np.where(valid, (adv - adv[valid].mean()) / (adv[valid].std() + 1e-8), 0.0)
+    return result
+
+
+def policy_batch(trajectories: Trajectories, discount: float, dtype=tf.float32) -> tuple:
+    """``(observations, actions, advantages, mask)`` of each task, flattened to ``(n_tasks,
+    n * n_steps, ...)``: what :func:`surrogate_loss` takes."""
+    n_tasks = len(trajectories.goals)
+    arrays = (trajectories.observations, trajectories.actions,
+              advantages(trajectories, discount), trajectories.mask)
+    return tuple(tf.constant(a.reshape(n_tasks, -1, *a.shape[3:]), dtype) for a in arrays)
+
+
+def roll_out_and_adapt(params, goals, n_steps: int, inner_lr: float, n_trajectories: int, rng,
+                       goal_input: bool = False, discount: float = 0.99):
+    """Sample with ``params``, take a policy-gradient step per goal, sample with the adapted
+    policies, ... ``n_steps`` times. Returns ``(trajectories, batches)``: ``n_steps + 1``
+    :class:`Trajectories` (before and after each step) and their :func:`policy_batch`es."""
+    trajectories, batches = [], []
+    params = [tf.convert_to_tensor(p) for p in params]
+    dtype = params[0].dtype
+    for k in range(n_steps + 1):
+        if k:
+            params = _adapt_once(params, batches[-1], tf.constant(inner_lr, dtype))
+        trajectories.append(sample_trajectories(params, goals, n_trajectories, rng, goal_input))
+        batches.append(policy_batch(trajectories[-1], discount, dtype))
+    return trajectories, batches
+
+
+# -- the learner ----------------------------------------------------------------------------------
+class MAMLRL:
+    """MAML for RL on point navigation, trainable by :func:`metalearn_helpers.training.meta_train`
+    with :class:`PointGoals` (one meta-batch: ``(meta_batch_size, 2)`` goals; 40 in the paper).
+
+    Args:
+        inner_lr: policy-gradient step size of the inner loop (0.1 in the paper).
+        inner_steps: inner steps in meta-training (1 in the paper); 0 gives ordinary policy
+            gradient on random goals (the "pretrained" comparison).
+        first_order: treat the inner gradients as constants (first-order MAML).
+        n_trajectories: trajectories per task and per step (20 in the paper).
+        meta_lr: Adam learning rate of the outer loop.
+        discount: of the returns (0.99).
+        hidden: hidden layer sizes (100, 100).
+        goal_input: the policy also sees the goal (the "oracle").
+        seed: initial weights and the rollouts' random stream (checkpointed as a counter).
+
+    Example::
+
+        maml = MAMLRL(inner_lr=0.1)
+        meta_train(maml, PointGoals(), n_steps=100, meta_batch_size=40, run_dir="runs/maml_rl")
+        print(adaptation_returns(maml.params, sample_goals(100, TEST_SEED)).score())
+    """
+
+    def __init__(self, *, inner_lr: float = 0.1, inner_steps: int = 1, first_order: bool = False,
+                 n_trajectories: int = 20, meta_lr: float = 1e-3, discount: float = 0.99,
+                 hidden=(100, 100), goal_input: bool = False, seed: int = 0):
+        check_positive("inner_lr", inner_lr)
+        check_positive("meta_lr", meta_lr)
+        if not 0 <= discount <= 1:
+            raise ValueError(f"discount must be in [0, 1], got {discount}.")
+        self.inner_lr, self.discount = float(inner_lr), float(discount)
+        self.inner_steps = check_int("inner_steps", inner_steps, minimum=0)
+        self.n_trajectories = check_int("n_trajectories", n_trajectories)
+        self.first_order, self.goal_input = bool(first_order), bool(goal_input)
+        self.seed = check_int("seed", seed, minimum=0)
+        observation_dim = POSITION_DIM * (2 if goal_input else 1)
+        self.policy = tf.Module(name="gaussian_mlp_policy")
+        self.policy.params = [tf.Variable(p, name=f"param_{i}") for i, p in enumerate(
+            init_policy(observation_dim, tuple(hidden), seed=self.seed))]
+        self.meta_optimizer = keras.optimizers.Adam(meta_lr)
+        self.meta_optimizer.build(self.params)
+        self.rollouts = tf.Variable(0, dtype=tf.int64, trainable=False, name="rollouts")
+        self._meta_update = tf.function(self._meta_update_eager)
+        self.config = dict(inner_lr=self.inner_lr, inner_steps=self.inner_steps,
+                           first_order=self.first_order, n_trajectories=self.n_trajectories,
+                           meta_lr=float(meta_lr), discount=self.discount,
+                           hidden=[int(h) for h in hidden], goal_input=self.goal_input,
+                           seed=self.seed)
+
+    @property
+    def params(self) -> list:
+        """The policy's parameters ``[W1, b1, W2, b2, W3, b3, log_std]`` (tf.Variables)."""
+        return self.policy.params
+
+    # -- protocol of metalearn_helpers.training ---------------------------------------------------
+    @property
+    def meta_variables(self) -> list:
+        return list(self.params)
+
+    def trackables(self) -> dict:
+        return {"policy": self.policy, "optimizer": self.meta_optimizer, "rollouts": self.rollouts}
+
+    def train_step(self, goals) -> dict:
+        """One meta-iteration on a meta-batch of goals ``(n_tasks, 2)``: sample, adapt, sample
+        again, and one Adam step on the meta-objective. Non-finite actions or returns give a NaN
+        loss without an update, so :func:`~metalearn_helpers.training.meta_train` stops and
+        goes back to its last good checkpoint."""
+        goals = np.asarray(goals, dtype=np.float64)
+        if goals.ndim != 2 or goals.shape[1] != POSITION_DIM:
+            raise ValueError(f"goals must have shape (n_tasks, 2), got {goals.shape}.")
+        rng = np.random.default_rng([self.seed, int(self.rollouts.numpy())])
+        self.rollouts.assign_add(1)
+        try:
+            trajectories, batches = roll_out_and_adapt(
+                self.params, goals, self.inner_steps, self.inner_lr, self.n_trajectories, rng,
+                self.goal_input, self.discount)
+        except FloatingPointError:
+            return {"loss": float("nan")}
+        loss = self._meta_update(batches[:-1], batches[-1])
+        return {"loss": loss, "return_before": float(trajectories[0].average_return().mean()),
+                "return_after": float(trajectories[-1].average_return().mean())}
+
+    def _meta_update_eager(self, inner_batches, outer_batch):
+        with tf.GradientTape() as tape:
+            loss = meta_objective(self.params, inner_batches, outer_batch, self.inner_lr,
+                                  self.first_order)
+        grads = tape.gradient(loss, self.params)
+        self.meta_optimizer.apply_gradients(zip(grads, self.params))
+        return loss
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Adaptation:
+    """What a policy does on some goals before and after each adaptation step: ``returns``
+    ``(n_goals, n_steps + 1)`` (average return of each goal's trajectories) and
+    ``trajectories[k]`` after ``k`` steps (``.positions`` for plots)."""
+
+    returns: np.ndarray
+    trajectories: list
+
+    def score(self) -> ScoreWithCI:
+        """Mean return after 0, 1, ... steps over the goals, with 95 % CIs (``score[k]``)."""
+        return mean_confidence_interval(self.returns)
+
+
+def adaptation_returns(params, goals, n_steps: int = 3, inner_lr: float = 0.1,
+                       n_trajectories: int = 20, seed: int = 0, goal_input: bool = False,
+                       discount: float = 0.99) -> Adaptation:
+    """Adapt ``params`` (a policy's parameters, e.g. ``MAMLRL.params``) to each goal by
+    ``n_steps`` policy-gradient steps of ``inner_lr`` on ``n_trajectories`` fresh trajectories
+    each, as at meta-test time in the paper (Figure 4), and record the returns and paths."""
+    check_int("n_steps", n_steps, minimum=0)
+    if inner_lr < 0:
+        raise ValueError(f"inner_lr must be at least 0 (0: no adaptation), got {inner_lr}.")
+    trajectories, _ = roll_out_and_adapt(params, goals, n_steps, inner_lr, n_trajectories,
+                                         np.random.default_rng(seed), goal_input, discount)
+    return Adaptation(np.stack([t.average_return() for t in trajectories], axis=1), trajectories)
+
+
+def test_goals(n_goals: int = 100, seed: int = TEST_SEED) -> np.ndarray:
+    """The held-out goals every method is compared on (never a training seed)."""
+    return sample_goals(n_goals, seed=seed)
+
+
+def protocol(n_goals: int, n_steps: int) -> str:
+    """How :func:`evaluate_policy` scores a policy, for run records."""
+    return (f"{n_goals} held-out goals uniform in [-0.5, 0.5]² (test_goals, seed {TEST_SEED}); "
+            f"for each goal, 20 trajectories of 100 steps with the policy, then {n_steps} "
+            f"times: one policy-gradient step (REINFORCE with the linear baseline, step size "
+            f"0.1) on the last 20 trajectories and 20 new ones; average undiscounted return of "
+            f"each goal's 20 trajectories after 0..{n_steps} steps, mean ± 95 % CI over goals; "
+            f"the oracle (goal as input) is not adapted (step size 0, as in the released "
+            f"test_maml_point.py)")
+
+
+def evaluate_policy(learner: MAMLRL, goals, n_steps: int = 3, seed: int = 0,
+                    n_trajectories: int = 20) -> Adaptation:
+    """:func:`adaptation_returns` of a learner's policy with its own step size (an oracle,
+    which sees the goal, is not adapted)."""
+    inner_lr = 0.0 if learner.goal_input else learner.inner_lr
+    return adaptation_returns(learner.params, goals, n_steps, inner_lr, n_trajectories, seed,
+                              learner.goal_input, learner.discount)
+
+
+# -- committed policies (notebook 09) -------------------------------------------------------------
+POLICY_RECORDS = {"maml": "maml_rl_point", "maml_2_steps": "maml_rl_point_2steps",
+                  "pretrained": "maml_rl_point_pretrained", "oracle": "maml_rl_point_oracle"}
+COMPARISON_RECORD = "maml_rl_point_comparison"
+LEARNER_ARGUMENTS = ("inner_lr", "inner_steps", "first_order", "n_trajectories", "meta_lr",
+                     "discount", "hidden", "goal_input", "seed")
+
+
+def load_policy(name: str, folder=None) -> MAMLRL:
+    """A committed policy, e.g. ``load_policy("maml_rl_point")``: the learner rebuilt from the
+    record ``<folder>/<name>.json`` (default ``weights/``) with the weights of ``<name>.npz``."""
+    from .records import WEIGHTS_DIR, load_record, load_weights
+
+    folder = WEIGHTS_DIR if folder is None else folder
+    path = os.path.join(folder, f"{name}.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no record {path}; committed MAML-RL policies: "
+                                f"{sorted(POLICY_RECORDS.values())} (made by "
+                                f"scripts/train_maml_rl.py).")
+    settings = load_record(path)["hyperparameters"]
+    learner = MAMLRL(**{k: settings[k] for k in LEARNER_ARGUMENTS})
+    load_weights(learner, os.path.join(folder, f"{name}.npz"))
+    return learner
+
+
+def comparison_policies(seed: int = 0, folder=None) -> dict:
+    """The policies of the paper's Figure 4: ``"maml"`` (and ``"maml_2_steps"``, meta-trained
+    with two inner steps), ``"pretrained"`` and ``"oracle"`` loaded from the committed records,
+    and ``"random"``, a freshly initialised policy (``seed``)."""
+    policies = {label: load_policy(name, folder) for label, name in POLICY_RECORDS.items()}
+    return {**policies, "random": MAMLRL(seed=seed)}
+
+
+def return_table(folder=None) -> str:
+    """The committed return-vs-adaptation-steps comparison as Markdown (one row per method)."""
+    from .records import WEIGHTS_DIR, load_record, markdown_table, maml_rl_rows
+
+    folder = WEIGHTS_DIR if folder is None else folder
+    record = load_record(os.path.join(folder, f"{COMPARISON_RECORD}.json"))
+    return markdown_table(maml_rl_rows(record["test"]))
