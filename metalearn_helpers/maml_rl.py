@@ -364,8 +364,8 @@ class MAMLRL:
         self.policy = tf.Module(name="gaussian_mlp_policy")
         self.policy.params = [tf.Variable(p, name=f"param_{i}") for i, p in enumerate(
             init_policy(observation_dim, tuple(hidden), seed=self.seed))]
-        self.optimizer = keras.optimizers.Adam(meta_lr)
-        self.optimizer.build(self.params)
+        self.meta_optimizer = keras.optimizers.Adam(meta_lr)
+        self.meta_optimizer.build(self.params)
         self.rollouts = tf.Variable(0, dtype=tf.int64, trainable=False, name="rollouts")
         self._meta_update = tf.function(self._meta_update_eager)
         self.config = dict(inner_lr=self.inner_lr, inner_steps=self.inner_steps,
@@ -385,7 +385,7 @@ class MAMLRL:
         return list(self.params)
 
     def trackables(self) -> dict:
-        return {"policy": self.policy, "optimizer": self.optimizer, "rollouts": self.rollouts}
+        return {"policy": self.policy, "optimizer": self.meta_optimizer, "rollouts": self.rollouts}
 
     def train_step(self, goals) -> dict:
         """One meta-iteration on a meta-batch of goals ``(n_tasks, 2)``: sample, adapt, sample
@@ -412,7 +412,7 @@ class MAMLRL:
             loss = meta_objective(self.params, inner_batches, outer_batch, self.inner_lr,
                                   self.first_order)
         grads = tape.gradient(loss, self.params)
-        self.optimizer.apply_gradients(zip(grads, self.params))
+        self.meta_optimizer.apply_gradients(zip(grads, self.params))
         return loss
 
 

@@ -314,11 +314,11 @@ RL2_BANDIT_SOURCE = "Duan et al. 2016, RL², arXiv 1611.02779, Table 1 (k arms, 
 # step 0.1 on 20 trajectories of 100 steps per task, linear feature baseline, outer TRPO. The
 # released code (cbfinn/maml_rl, maml_examples/maml_trpo_point.py) uses a meta-batch of 40 goals,
 # 100 meta-iterations, TRPO step size (KL) 0.01 and an inner step of 0.5 instead of the text's
-# 0.1; its test script (test_maml_point.py) fine-tunes with 4,000 steps per update and does not
-# adapt the oracle (step size 0). Figure 4 gives the returns only as a log-scale plot with no
-# table, and no values could be read off it offline, so the course compares the shape of the
-# curves (return rising with each step; MAML above the pre-trained policy after one step; the
-# oracle flat above all), not numbers.
+# 0.1; its test script (test_maml_point.py) fine-tunes with batches of 4,000 environment steps
+# and does not adapt the oracle (step size 0). Figure 4 gives the returns only as a log-scale
+# plot with no table, and no values could be read off it offline, so the course compares the
+# shape of the curves (return rising with adaptation steps; MAML above the pre-trained policy
+# after one step), not numbers.
 MAML_RL_SETTINGS = dict(hidden=(100, 100), inner_lr=0.1, code_inner_lr=0.5, n_trajectories=20,
                         max_steps=100, meta_batch_size=40, n_steps=100, discount=0.99,
                         trpo_step_size=0.01)

@@ -24,16 +24,10 @@ inner step, 40 trajectories per goal so an iteration takes as many environment s
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_rl2 import export_resume  # noqa: E402  (one copy of the resume export)
+import long_run
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPER = "Finn, Abbeel & Levine 2017, arXiv 1703.03400, section 5.3 (2-D navigation)"
 METHODS = {
     "maml": dict(name="maml_rl_point", algorithm="maml_rl", learner=dict(inner_steps=1)),
@@ -76,15 +70,10 @@ def parse_args(argv):
     parser.add_argument("--meta-lr", type=float, default=3e-3,
                         help="Adam learning rate of a new run (a resumed run keeps its own)")
     parser.add_argument("--inner-lr", type=float, default=0.1, help="adaptation step size")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-goals", type=int, default=100, help="held-out goals (>= 100)")
     parser.add_argument("--adaptation-steps", type=int, default=3)
     parser.add_argument("--validate-every", type=int, default=25)
-    parser.add_argument("--intra-op-threads", type=int, default=1)
-    parser.add_argument("--inter-op-threads", type=int, default=0,
-                        help="ops run in parallel (0: all cores; 1 for runs sharing 2 cores)")
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate and export the latest checkpoint without training")
+    long_run.add_run_arguments(parser)
     args = parser.parse_args(argv)
     if args.test_goals < 100:
         parser.error(f"--test-goals must be at least 100, got {args.test_goals}.")
@@ -92,15 +81,12 @@ def parse_args(argv):
 
 
 def train_and_export(args, argv) -> int:
-    from metalearn_helpers import maml_rl, records
-    from metalearn_helpers.training import HISTORY_FILE, History, meta_train, train_or_resume
+    from metalearn_helpers import maml_rl
+    from metalearn_helpers.training import meta_train, train_or_resume
 
     method = METHODS[args.method]
     name = method["name"]
-    run_dir, committed = ROOT / "runs" / name, records.WEIGHTS_DIR / "resume" / name
-    if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
-        shutil.copytree(committed, run_dir, dirs_exist_ok=True)
-        print(f"continuing the committed partial run from {committed}")
+    run_dir = long_run.run_folder(name)
     learner = maml_rl.MAMLRL(inner_lr=args.inner_lr, meta_lr=args.meta_lr, seed=args.seed,
                              **method["learner"])
     validation = maml_rl.test_goals(VALIDATION_GOALS, seed=VALIDATION_SEED)
@@ -124,20 +110,14 @@ def train_and_export(args, argv) -> int:
         print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
         return 1
     rows, protocol = test_rows(learner, args.method, args)
-    export_resume(run_dir, committed, steps, finished=steps >= args.steps)
-    records.save_weights(learner, records.WEIGHTS_DIR / f"{name}.npz")
-    shutil.copy(run_dir / HISTORY_FILE, records.WEIGHTS_DIR / f"{name}.history.json")
-    history = History.load(run_dir / HISTORY_FILE)
-    records.write_record(records.WEIGHTS_DIR / f"{name}.json", {
-        "name": name, "algorithm": method["algorithm"], "paper": PAPER,
+    long_run.export(learner, name, run_dir, steps=steps, planned=args.steps, args=args,
+                    command="python scripts/train_maml_rl.py " + " ".join(argv or sys.argv[1:]),
+                    record={
+        "algorithm": method["algorithm"], "paper": PAPER,
         "hyperparameters": {**learner.config,
-                            "meta_lr": float(learner.optimizer.learning_rate.numpy()),
+                            "meta_lr": float(learner.meta_optimizer.learning_rate.numpy()),
                             "meta_batch_size": args.meta_batch_size},
-        "steps": steps, "planned_steps": args.steps, "finished": steps >= args.steps,
-        "seed": args.seed, "test": rows, "protocol": protocol,
-        "train_seconds": history.elapsed, "seconds_per_step": history.elapsed / steps,
-        "command": "python scripts/train_maml_rl.py " + " ".join(argv or sys.argv[1:]),
-    })
+        "test": rows, "protocol": protocol})
     return 130 if interrupted else 0
 
 
@@ -159,13 +139,7 @@ def compare(args, argv) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # Stop cleanly (checkpoint, evaluate, export) on Ctrl-C, `timeout -s INT` or `kill`, also
-    # when started in the background, where the shell makes processes ignore SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.intra_op_threads)  # before TensorFlow starts
-    if args.inter_op_threads:
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(args.inter_op_threads)
+    long_run.start_process(args)  # before TensorFlow starts
     return compare(args, argv) if args.compare else train_and_export(args, argv)
 
 
