@@ -56,13 +56,13 @@ OMNIGLOT_SETTINGS = {
     # reports Omniglot at 20 ways only (Table 2) and uses "the same model architectures as the
     # original MAML authors" (section 4); its appendix C.4 (hyperparameters) was not available
     # offline, so these are MAML's 20-way Omniglot settings (Finn et al. 2017, appendix A.1:
-    # 5 inner steps of 0.1 in training and test, meta-batch 16). Run with ``--n-way 20``. Test
-    # episodes with K queries per class as MAML's code (assumed for ANIL's code, not checked).
+    # 5 inner steps of 0.1 in training and test, meta-batch 16), 20-way episodes. Test episodes
+    # with K queries per class as MAML's code (assumed for ANIL's code, not checked).
     "anil": dict(
         paper="ANIL, Raghu et al. 2019 (arXiv 1909.09157)", learner="anil",
         kwargs=dict(inner_lr=0.1, inner_steps=5, eval_inner_steps=5, first_order=False),
-        meta_lr=1e-3, meta_batch_size=16, n_steps=60_000, train_shots=None,
-        paper_test_query="k_shot"),
+        meta_lr=1e-3, meta_batch_size=16, n_steps=60_000, train_shots=None, train_way=20,
+        test_ways=(20,), paper_test_query="k_shot"),
     "reptile": dict(  # Nichol et al. 2018, arXiv 1803.02999, appendix A (Omniglot)
         paper="Reptile, Nichol et al. 2018 (arXiv 1803.02999)", learner="reptile",
         kwargs=dict(inner_lr=1e-3, inner_steps=5, inner_batch_size=10, eval_inner_steps=50,
