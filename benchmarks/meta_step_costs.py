@@ -119,7 +119,8 @@ def measurement_record(rows: list[dict], args, load: tuple, seconds: float) -> d
     return {"kind": "measurement", "name": "meta_step_costs", "protocol": PROTOCOL,
             "seed": args.seed, "command": "python benchmarks/meta_step_costs.py " + " ".join(
                 sys.argv[1:] if __name__ == "__main__" else []),
-            "n_way": 5, "k_shot": 1, "n_query": args.n_query, "meta_batch_size": args.meta_batch_size,
+            "n_way": 5, "k_shot": 1, "n_query": args.n_query,
+            "meta_batch_size": args.meta_batch_size,
             "timed_steps": args.steps, "baseline": {"configuration": BASELINE[0],
                                                     "inner_steps": BASELINE[1]},
             "load_average": {"start": load[0], "end": load[1]}, "run_seconds": seconds,
@@ -131,14 +132,16 @@ def main(args) -> int:
 
     os.environ["TF_NUM_INTRAOP_THREADS"] = "1"  # the children inherit it: the course's setting
     start, load = time.perf_counter(), os.getloadavg()[0]
-    print(f"Meta-step costs, 5-way 1-shot, {args.n_query} query/class, meta-batch {args.meta_batch_size}, {args.steps} timed "
-          f"steps per configuration; load average {load:.1f} at start")
+    print(f"Meta-step costs, 5-way 1-shot, {args.n_query} query/class, meta-batch "
+          f"{args.meta_batch_size}, {args.steps} timed steps per configuration; load average "
+          f"{load:.1f} at start")
     rows = with_ratios(measure(args))
     seconds = time.perf_counter() - start
     print("\n" + table(rows))
+    spread = statistics.median(max(r["step_seconds"]) / min(r["step_seconds"]) for r in rows)
     print(f"\nRatios against {BASELINE[0]} with {BASELINE[1]} inner step, same run. Load average "
           f"{os.getloadavg()[0]:.1f} at the end; {seconds:.0f} s. Median spread of the timed "
-          f"steps: {statistics.median(max(r['step_seconds']) / min(r['step_seconds']) for r in rows):.2f}x")
+          f"steps: {spread:.2f}x")
     if str(args.output) != "-":
         records.write_record(args.output, measurement_record(rows, args, (load,
                                                              os.getloadavg()[0]), seconds))
