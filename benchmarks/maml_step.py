@@ -18,6 +18,12 @@ Variants, all fed the same real Omniglot meta-batches (train split of ``split_ch
   over tasks, ``torch.autograd.grad(loss, params, create_graph=not first_order)``, the summed
   query losses divided by the meta-batch size, ``backward()``, ``Adam.step()``; with
   ``--threads`` threads (the baseline of every ratio) and with 1 thread;
+- ``PyTorch vmap``: the strongest PyTorch reference a practitioner writes today: an
+  ``nn.Module`` Conv-4 called with ``torch.func.functional_call``, the inner step by
+  ``torch.func.grad``, the tasks of the meta-batch batched by ``torch.func.vmap``, and the
+  meta-gradient by ``torch.func.grad_and_value`` of the mean query loss, then ``Adam.step()``;
+- ``PyTorch vmap compiled``: the same gradient function under ``torch.compile`` (its
+  compilation is the first call, reported apart; ``--skip-compile`` leaves it out);
 - ``cand. fused norm``: CANDIDATE, not in ``metalearn_helpers``: ``MAML`` unchanged, on a Conv-4
   whose batch-statistics norm is TensorFlow's fused kernel (:class:`FusedBatchStatNorm`);
 - ``cand. batched`` (``--batched-candidate``): CANDIDATE, all tasks of the meta-batch in one pass
@@ -36,6 +42,11 @@ Run from the repository root (needs the ``bench`` extra: ``pip install -e .[benc
     METALEARN_OMNIGLOT_DIR=/path/to/omniglot .venv/bin/python benchmarks/maml_step.py
     .venv/bin/python benchmarks/maml_step.py --tf-intra-op 1      # the recommended threading
     .venv/bin/python benchmarks/maml_step.py --n-query 15 --skip-xla --skip-eager
+    .venv/bin/python benchmarks/maml_step.py --tf-intra-op 1 --skip-xla --skip-eager --steps 5
+
+The torch.func references are cross-checked against the PyTorch loop before timing (the
+compiled one too with ``--check-compiled``); ``torch.compile`` takes minutes on 2 busy cores
+(``--skip-compile`` leaves it out).
 """
 
 from __future__ import annotations
@@ -82,7 +93,13 @@ def parse_args(argv=None):
     parser.add_argument("--batched-candidate", action="store_true",
                         help="also time the all-tasks-batched candidate (slower; always "
                              "cross-checked)")
+    parser.add_argument("--skip-compile", action="store_true",
+                        help="do not time the torch.compile'd vmap reference (compiling takes "
+                             "minutes on 2 busy cores)")
     parser.add_argument("--skip-check", action="store_true", help="skip the gradient cross-check")
+    parser.add_argument("--check-compiled", action="store_true",
+                        help="also cross-check the compiled torch.func reference (compiles it "
+                             "twice more: minutes)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.tf_intra_op is None:
@@ -233,6 +250,117 @@ class TorchMAML:
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
+
+
+# -- the strongest PyTorch reference: torch.func, tasks batched with vmap ----------------------
+class TorchBatchStatNorm(torch.nn.Module):
+    """Batch norm on the batch's own statistics, written out (``BatchStatNorm``'s function).
+
+    Not ``nn.BatchNorm2d(track_running_stats=False)``: under ``torch.func.vmap`` its second-order
+    meta-gradient is wrong (3e-3 relative to the PyTorch loop's, in float64 too, torch 2.13 CPU),
+    while ``torch.func.grad`` without ``vmap`` agrees with the loop exactly."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(channels))
+        self.bias = torch.nn.Parameter(torch.zeros(channels))
+
+    def forward(self, h):
+        mean = h.mean(dim=(0, 2, 3), keepdim=True)
+        variance = (h - mean).square().mean(dim=(0, 2, 3), keepdim=True)
+        return ((h - mean) * torch.rsqrt(variance + BN_EPSILON) * self.weight[:, None, None]
+                + self.bias[:, None, None])
+
+
+class TorchConv4(torch.nn.Module):
+    """MAML's Conv-4 as an ``nn.Module`` (parameters in the Keras model's order), with
+    :class:`TorchBatchStatNorm`."""
+
+    def __init__(self):
+        super().__init__()
+        layers = []
+        for block in range(4):
+            layers += [torch.nn.Conv2d(1 if block == 0 else 64, 64, 3, stride=2, padding=1),
+                       TorchBatchStatNorm(64), torch.nn.ReLU()]
+        self.body = torch.nn.Sequential(*layers)
+        self.head = torch.nn.Linear(64, N_WAY)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean(dim=(2, 3)))
+
+
+class TorchFuncMAML:
+    """MAML with torch.func: ``vmap`` over tasks of (``grad`` inner step, query loss), the
+    meta-gradient by ``grad_and_value``; ``compile=True`` puts that function under
+    ``torch.compile``. ``params``: leaf tensors in the Keras order (see
+    :func:`keras_to_torch_params`)."""
+
+    def __init__(self, params, first_order, threads, compile=False):
+        self.module, self.threads = TorchConv4(), threads
+        self.names = [name for name, _ in self.module.named_parameters()]
+        self.params = params
+        self.optimizer = torch.optim.Adam(self.params, lr=1e-3)
+        module = self.module
+
+        def task_query_loss(weights, sx, sy, qx, qy):
+            def support_loss(w):
+                return F.cross_entropy(torch.func.functional_call(module, w, (sx,)), sy)
+
+            grads = torch.func.grad(support_loss)(weights)
+            fast = {n: weights[n] - INNER_LR * (grads[n].detach() if first_order else grads[n])
+                    for n in weights}
+            return F.cross_entropy(torch.func.functional_call(module, fast, (qx,)), qy)
+
+        def meta_loss(weights, sx, sy, qx, qy):
+            return torch.func.vmap(task_query_loss, in_dims=(None, 0, 0, 0, 0))(
+                weights, sx, sy, qx, qy).mean()
+
+        self.meta_gradient = torch.func.grad_and_value(meta_loss)
+        if compile:
+            self.meta_gradient = torch.compile(self.meta_gradient)
+
+    def gradients(self, *batch):
+        weights = {n: p.detach() for n, p in zip(self.names, self.params)}
+        grads, loss = self.meta_gradient(weights, *batch)
+        return [grads[n] for n in self.names], loss
+
+    def train_step(self, *batch):
+        torch.set_num_threads(self.threads)
+        grads, loss = self.gradients(*batch)
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        self.optimizer.step()
+        return float(loss)
+
+
+def check_torch_func(model, batch, threads, compiled):
+    """Meta-gradient of the torch.func references against the PyTorch loop (same padding, same
+    weights, same meta-batch), both orders, in float64: in float32, batched and looped
+    convolutions round differently and a ReLU input near 0 can flip (see
+    :func:`kink_free_meta_batch`); in float64 that never happens. Pass: relative difference
+    below 1e-9."""
+    def float64_params():
+        return [p.detach().double().requires_grad_() for p in keras_to_torch_params(model)]
+
+    batch = [t.double() if t.is_floating_point() else t for t in to_torch(batch)]
+    worst = 0.0
+    for first_order in (False, True):
+        params = float64_params()
+        loop_loss = torch_meta_loss(params, batch, first_order)
+        loop_grads = [g.numpy() for g in torch.autograd.grad(loop_loss, params)]
+        for compile in (False, True) if compiled else (False,):
+            reference = TorchFuncMAML(float64_params(), first_order, threads, compile)
+            reference.module.double()
+            grads, loss = reference.gradients(*batch)
+            loss, loop_value = float(loss.detach()), float(loop_loss.detach())
+            difference = max(relative_difference([g.numpy() for g in grads], loop_grads),
+                             abs(loss - loop_value) / abs(loop_value))
+            worst = max(worst, difference)
+            print(f"  {'1st' if first_order else '2nd'} order, PyTorch vmap"
+                  f"{' compiled' if compile else ''} vs PyTorch loop: meta-loss and meta-gradient "
+                  f"rel diff {difference:.1e}", flush=True)
+    print(f"  => {'OK' if worst < 1e-9 else 'MISMATCH'} (float64, tolerance 1e-9)")
+    return worst < 1e-9
 
 
 # -- candidate 1: a fused batch-statistics norm -----------------------------------------------
@@ -467,7 +595,7 @@ def cross_check(timing_batch, meta_batch_size, seed):
           f"{max(results.values()):.1e} (tolerance 1e-4)")
     compare(model, timing_batch, "timing batch (not filtered, for information)",
             candidates=False)
-    return ok
+    return ok, model
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -494,6 +622,14 @@ def compiled_step(maml, **compile_options):
                        **compile_options)
 
 
+LEARNERS_TIMED = []  # a tf.function method holds its instance weakly: keep the instances alive
+
+
+def kept(learner):
+    LEARNERS_TIMED.append(learner)
+    return learner
+
+
 def build_variants(args, seed):
     """name -> (order, train_step, framework, max_steps). All start from the same weights."""
     variants = {}
@@ -507,24 +643,34 @@ def build_variants(args, seed):
         variants[f"PyTorch loop, {order}"] = (
             order, TorchMAML(keras_to_torch_params(fresh_model()), first_order,
                              args.threads).train_step, "torch", args.steps)
+        variants[f"PyTorch vmap, {order}"] = (
+            order, TorchFuncMAML(keras_to_torch_params(fresh_model()), first_order,
+                                 args.threads).train_step, "torch", args.steps)
+        if not args.skip_compile:
+            variants[f"PyTorch vmap compiled, {order}"] = (
+                order, TorchFuncMAML(keras_to_torch_params(fresh_model()), first_order,
+                                     args.threads, compile=True).train_step, "torch",
+                args.steps)
         if args.threads > 1:
             variants[f"PyTorch loop 1 thread, {order}"] = (
                 order, TorchMAML(keras_to_torch_params(fresh_model()), first_order,
                                  1).train_step, "torch", args.steps)
         variants[f"MAML tf.function, {order}"] = (
-            order, MAML(fresh_model(), INNER_LR, first_order=first_order).train_step, "tf",
-            args.steps)
+            order, kept(MAML(fresh_model(), INNER_LR, first_order=first_order)).train_step,
+            "tf", args.steps)
         if not args.skip_xla:
             variants[f"MAML XLA, {order}"] = (
-                order, compiled_step(MAML(fresh_model(), INNER_LR, first_order=first_order),
+                order, compiled_step(kept(MAML(fresh_model(), INNER_LR,
+                                               first_order=first_order)),
                                      jit_compile=True), "tf", min(args.steps, XLA_STEPS))
         if not args.skip_candidate:
             variants[f"cand. fused norm, {order}"] = (
-                order, MAML(conv4_fused_norm(fresh_model()), INNER_LR,
-                            first_order=first_order).train_step, "tf", args.steps)
+                order, kept(MAML(conv4_fused_norm(fresh_model()), INNER_LR,
+                                 first_order=first_order)).train_step, "tf", args.steps)
         if args.batched_candidate:
             variants[f"cand. batched, {order}"] = (
-                order, BatchedMAMLCandidate(fresh_model(), INNER_LR, first_order).train_step,
+                order,
+                kept(BatchedMAMLCandidate(fresh_model(), INNER_LR, first_order)).train_step,
                 "tf", args.steps)
             if not args.skip_xla:
                 variants[f"cand. batched XLA, {order}"] = (
@@ -556,6 +702,19 @@ def print_table(variants, first_call, times):
             print(f"| {name} | {first_call[name]:.1f} | {1e3 * median:.0f} | {len(t)} | "
                   f"{reference_median / median:.2f} | {per_round} | {1e3 * cpu:.0f} | "
                   f"{reference_cpu / cpu:.2f} |")
+    for order in ("2nd", "1st"):
+        torch_names = [n for n in variants if variants[n][0] == order and
+                       n.startswith("PyTorch") and len(times[n])]
+        ours = f"MAML tf.function, {order}"
+        fastest = min(torch_names, key=lambda n: statistics.median(times[n].values()))
+        fastest_cpu = min(torch_names, key=lambda n: statistics.median(
+            CPU_TIMES[n, r] for r in times[n]))
+        wall = statistics.median(times[fastest].values()) / statistics.median(times[ours].values())
+        cpu = (statistics.median(CPU_TIMES[fastest_cpu, r] for r in times[fastest_cpu]) /
+               statistics.median(CPU_TIMES[ours, r] for r in times[ours]))
+        print(f"{order} order: the fastest PyTorch variant is '{fastest}' in wall time "
+              f"('{fastest_cpu}' in CPU time); {ours} is {wall:.2f}x as fast in wall time and "
+              f"{cpu:.2f}x in CPU time (goal for 2nd order: 1.5x).")
     print("\nRatios > 1: faster than the PyTorch reference of the same order (1st-order rows "
           "against PyTorch 1st-order). The machine may be shared: trust ratios more than "
           "absolute times; the spread of the same-round ratios shows how noisy this run was.")
@@ -582,7 +741,9 @@ def main(args):
 
     started, check_ok = time.perf_counter(), True
     if not args.skip_check:
-        check_ok = cross_check(batches[0], args.meta_batch_size, args.seed)
+        check_ok, model = cross_check(batches[0], args.meta_batch_size, args.seed)
+        print("Cross-check of the torch.func references against the PyTorch loop, float64:")
+        check_ok &= check_torch_func(model, batches[0], args.threads, args.check_compiled)
         print(f"  (cross-check took {time.perf_counter() - started:.0f} s)")
 
     variants = build_variants(args, args.seed)

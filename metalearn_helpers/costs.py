@@ -41,7 +41,8 @@ def _memory_probe():
 
 
 def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = None,
-                   meta_batch_size: int = 32, n_steps: int = 5, seed: int = 0) -> dict:
+                   meta_batch_size: int = 32, n_steps: int = 5, seed: int = 0,
+                   **overrides) -> dict:
     """Seconds per meta-step and memory of algorithm ``name``, measured in this process.
 
     Defined in notebook ``04_maml_omniglot``. Every algorithm gets the same meta-batch (the same
@@ -54,7 +55,10 @@ def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = 
     resident set after TensorFlow, the data and the model are loaded, and the peak resident set
     (``VmHWM``, reset before each phase) of each phase is reported as ``trace_peak_mb``,
     ``first_call_peak_mb`` and ``steps_peak_mb``. Elsewhere every figure is the process's
-    ``ru_maxrss`` high-water mark so far (``peak_source`` says which). Run it in a fresh process
+    ``ru_maxrss`` high-water mark so far (``peak_source`` says which). (TensorFlow 2.21's
+    ``tf.config.experimental.get_memory_info("CPU:0")`` reported a peak of 0 MB for these
+    steps, so the allocator's own figures are not used.) ``overrides`` replace constructor
+    arguments (e.g. ``inner_steps``; :func:`experiments.make_algorithm`). Run it in a fresh process
     (:func:`meta_step_cost_in_subprocess`) so that nothing else lives in the process.
 
     Returns a dict with ``algorithm``, ``seconds_per_step`` (median), ``step_seconds``,
@@ -69,7 +73,7 @@ def meta_step_cost(name: str, n_way: int, k_shot: int, *, n_query: int | None = 
     data = load_omniglot(verbose=False)
     tasks = omniglot_tasks(data, "train", n_way, k_shot, k_shot if n_query is None else n_query)
     keras.utils.set_random_seed(seed)
-    algorithm = make_algorithm(name, n_way, k_shot=k_shot)
+    algorithm = make_algorithm(name, n_way, k_shot=k_shot, **overrides)
     batch = next(tasks.batches(meta_batch_size, seed)).arrays()
     result = {"algorithm": name, "before_mb": current_mb()}
 

@@ -19,7 +19,7 @@ import keras
 from .baseline import ClassBatches, FineTuneBaseline
 from .episodes import OmniglotEpisodes
 from .evaluation import ScoreWithCI, evaluate
-from .maml import MAML, MetaSGD
+from .maml import ANIL, MAML, MetaSGD
 from .mann import MemoryAugmentedNetwork
 from .matching import MatchingNetwork
 from .meta_lstm import MetaLearnerLSTM
@@ -33,7 +33,7 @@ from .training import meta_train
 # The one registry of learners: the ``learner`` of a setting in papers.OMNIGLOT_SETTINGS -> class.
 LEARNERS = {"maml": MAML, "metasgd": MetaSGD, "reptile": Reptile, "protonet": ProtoNet,
             "matching": MatchingNetwork, "baseline": FineTuneBaseline,
-            "metalstm": MetaLearnerLSTM, "mann": MemoryAugmentedNetwork}
+            "metalstm": MetaLearnerLSTM, "mann": MemoryAugmentedNetwork, "anil": ANIL}
 
 
 def setting(name: str) -> dict:

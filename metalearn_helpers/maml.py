@@ -1,4 +1,4 @@
-"""MAML, first-order MAML and Meta-SGD: meta-learning an initialisation (and learning rates).
+"""MAML, first-order MAML, Meta-SGD and ANIL: meta-learning an initialisation (and learning rates).
 
 Defined in notebooks ``03_maml_sinusoid`` (where the inner and outer loops are first written out
 with nested ``tf.GradientTape``) and ``04_maml_omniglot``.
@@ -7,6 +7,9 @@ with nested ``tf.GradientTape``) and ``04_maml_omniglot``.
   Networks", arXiv 1703.03400.
 - Meta-SGD: Li, Zhou, Chen & Li 2017, "Meta-SGD: Learning to Learn Quickly for Few-Shot
   Learning", arXiv 1707.09835.
+- ANIL: Raghu, Raghu, Bengio & Vinyals 2019, "Rapid Learning or Feature Reuse? Towards
+  Understanding the Effectiveness of MAML", arXiv 1909.09157 (cost measured in
+  ``benchmarks/meta_step_costs.py``).
 
 The inner loop is explicit tensor arithmetic on the model's weights,
 ``theta' = theta - inner_lr * grad L_support(theta)``, evaluated with Keras 3's
@@ -54,6 +57,12 @@ class MAML(Learner):
             (mean squared error).
         meta_lr: learning rate of the default outer optimizer, ``Adam`` (paper: 0.001).
         meta_optimizer: a Keras optimizer for the outer loop instead.
+        adapted_layers: names of the layers whose weights the inner loop adapts (default
+            ``None``: every layer; :class:`ANIL`: the head). The outer loop meta-learns all
+            weights either way.
+        recompute_inner: gradient checkpointing (:func:`recomputed`): the meta-gradient
+            recomputes each inner step's activations instead of keeping them (less memory, more
+            time; measured in ``benchmarks/meta_step_costs.py``).
 
     Speed on CPU: a Conv-4 meta-step is about 1,500 small ops, so start TensorFlow with one
     thread per op and several ops in parallel (``TF_NUM_INTRAOP_THREADS=1`` before the first
@@ -69,7 +78,8 @@ class MAML(Learner):
 
     def __init__(self, model, inner_lr: float, inner_steps: int = 1, first_order: bool = False,
                  task_type: str = "classification", meta_lr: float = 1e-3, meta_optimizer=None,
-                 eval_inner_steps: int | None = None):
+                 eval_inner_steps: int | None = None, adapted_layers=None,
+                 recompute_inner: bool = False):
         check_built_model("model", model)
         check_positive("inner_lr", inner_lr)
         check_int("inner_steps", inner_steps)
@@ -79,6 +89,8 @@ class MAML(Learner):
         self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), int(inner_steps)
         self.first_order, self.task_type = bool(first_order), task_type
         self.eval_inner_steps = int(eval_inner_steps)
+        self.adapted = adapted_indices(model, adapted_layers)
+        self.recompute_inner = bool(recompute_inner)
         self.meta_optimizer = meta_optimizer or keras.optimizers.Adam(meta_lr)
         self.meta_optimizer.build(self.meta_variables)
         self._score = tf.function(self._score_task, reduce_retracing=True)
@@ -95,8 +107,21 @@ class MAML(Learner):
         return outputs
 
     def inner_update(self, params, grads):
-        """One inner step: ``theta - inner_lr * grad``."""
-        return [p - self.inner_lr * g for p, g in zip(params, grads)]
+        """One inner step: ``theta - inner_lr * grad`` (``grad`` is ``None`` for weights the
+        inner loop does not adapt)."""
+        return [p if g is None else p - self.inner_lr * g for p, g in zip(params, grads)]
+
+    def inner_step(self, support_x, support_y, params) -> list:
+        """One gradient step on the support set, of the weights in ``adapted`` only."""
+        adapted = [params[i] for i in self.adapted]
+        with tf.GradientTape() as tape:
+            tape.watch(adapted)
+            loss, _ = task_loss_and_metric(self.task_type, support_y,
+                                           self.forward(params, support_x))
+        grads = dict(zip(self.adapted, tape.gradient(loss, adapted)))
+        if self.first_order:
+            grads = {i: tf.stop_gradient(g) for i, g in grads.items()}
+        return self.inner_update(params, [grads.get(i) for i in range(len(params))])
 
     def adapt(self, support_x, support_y, params=None, inner_steps: int | None = None):
         """Adapt to one task: ``inner_steps`` gradient steps on its support set.
@@ -105,15 +130,11 @@ class MAML(Learner):
         (default: the model's weights) to second order unless ``first_order``.
         """
         params = variable_tensors(self.model.trainable_variables if params is None else params)
+        step = lambda *weights: self.inner_step(support_x, support_y, list(weights))  # noqa: E731
+        if self.recompute_inner:
+            step = recomputed(step)
         for _ in range(self.inner_steps if inner_steps is None else inner_steps):
-            with tf.GradientTape() as tape:
-                tape.watch(params)
-                loss, _ = task_loss_and_metric(self.task_type, support_y,
-                                               self.forward(params, support_x))
-            grads = tape.gradient(loss, params)
-            if self.first_order:
-                grads = [tf.stop_gradient(g) for g in grads]
-            params = self.inner_update(params, grads)
+            params = list(step(*params))
         return params
 
     def query_loss(self, support_x, support_y, query_x, query_y, inner_steps=None):
@@ -173,7 +194,72 @@ class MetaSGD(MAML):
         return list(self.model.trainable_variables) + list(self.inner_lrs)
 
     def inner_update(self, params, grads):
-        return [p - alpha * g for p, g, alpha in zip(params, grads, self.inner_lrs)]
+        return [p if g is None else p - alpha * g
+                for p, g, alpha in zip(params, grads, self.inner_lrs)]
 
     def trackables(self) -> dict:
         return {**super().trackables(), "inner_lrs": self.inner_lrs}
+
+
+class ANIL(MAML):
+    """ANIL, "Almost No Inner Loop" (Raghu et al. 2019, arXiv 1909.09157, section 4): MAML whose
+    inner loop adapts only the network's head (its last layer with weights), while the outer
+    loop meta-learns every weight, the body through the head's adapted weights (second order
+    unless ``first_order``). Same arguments as :class:`MAML` (``adapted_layers`` is set here).
+
+    The paper finds the body's features barely change in MAML's inner loop (feature reuse), and
+    ANIL matches MAML's accuracy at a lower cost per meta-step (measured in
+    ``benchmarks/meta_step_costs.py``)."""
+
+    def __init__(self, model, inner_lr: float, **kwargs):
+        check_built_model("model", model)
+        head = [layer.name for layer in model.layers if layer.trainable_weights][-1]
+        super().__init__(model, inner_lr, adapted_layers=(head,), **kwargs)
+
+
+def adapted_indices(model, adapted_layers) -> tuple:
+    """Positions in ``model.trainable_variables`` of the weights of the layers named
+    ``adapted_layers`` (``None``: all of them). Unknown names raise ``ValueError``."""
+    variables = model.trainable_variables
+    if adapted_layers is None:
+        return tuple(range(len(variables)))
+    names = [layer.name for layer in model.layers if layer.trainable_weights]
+    if (isinstance(adapted_layers, str) or not isinstance(adapted_layers, (list, tuple))
+            or not all(isinstance(name, str) for name in adapted_layers)):
+        raise TypeError(f"adapted_layers must be None or a list of layer names, got "
+                        f"{adapted_layers!r}.")
+    unknown = [name for name in adapted_layers if name not in names]
+    if unknown or not adapted_layers:
+        raise ValueError(f"adapted_layers must name layers of the model with trainable weights "
+                         f"({names}), got {list(adapted_layers)!r}.")
+    chosen = {id(v) for layer in model.layers if layer.name in adapted_layers
+              for v in layer.trainable_weights}
+    return tuple(i for i, v in enumerate(variables) if id(v) in chosen)
+
+
+def recomputed(step):
+    """``step(*tensors) -> list of tensors`` with gradient checkpointing (Chen et al. 2016, arXiv
+    1604.06174): the forward pass keeps none of ``step``'s activations, and the backward pass
+    runs ``step`` again under a tape, once the gradient arriving from above exists.
+
+    Like ``tf.recompute_grad``, which cannot be used here: it runs the forward pass with every
+    gradient tape stopped, including the inner loop's own tape, so the inner gradient is lost.
+    Here the forward pass sees its inputs through ``tf.stop_gradient`` instead: outer tapes do
+    not record it, the step's own tape does."""
+    @tf.custom_gradient
+    def run(*inputs):
+        outputs = step(*[tf.stop_gradient(x) for x in inputs])
+
+        def gradient(*upstream, variables=None):
+            with tf.control_dependencies([u for u in upstream if u is not None]):
+                again = [tf.identity(x) for x in inputs]  # recompute after upstream exists
+            with tf.GradientTape() as tape:
+                tape.watch(again)
+                outputs_again = step(*again)
+            grads = tape.gradient(outputs_again, again, output_gradients=list(upstream),
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return (grads, [tf.zeros_like(v) for v in variables]) if variables else grads
+
+        return outputs, gradient
+
+    return run

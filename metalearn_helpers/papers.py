@@ -52,6 +52,17 @@ OMNIGLOT_SETTINGS = {
         kwargs=dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=1),
         meta_lr=1e-3, meta_batch_size=32, n_steps=60_000, train_shots=None,
         paper_test_query="k_shot"),
+    # Raghu et al. 2019, arXiv 1909.09157: MAML whose inner loop adapts the head only. The paper
+    # reports Omniglot at 20 ways only (Table 2) and uses "the same model architectures as the
+    # original MAML authors" (section 4); its appendix C.4 (hyperparameters) was not available
+    # offline, so these are MAML's 20-way Omniglot settings (Finn et al. 2017, appendix A.1:
+    # 5 inner steps of 0.1 in training and test, meta-batch 16), 20-way episodes. Test episodes
+    # with K queries per class as MAML's code (assumed for ANIL's code, not checked).
+    "anil": dict(
+        paper="ANIL, Raghu et al. 2019 (arXiv 1909.09157)", learner="anil",
+        kwargs=dict(inner_lr=0.1, inner_steps=5, eval_inner_steps=5, first_order=False),
+        meta_lr=1e-3, meta_batch_size=16, n_steps=60_000, train_shots=None, train_way=20,
+        test_ways=(20,), paper_test_query="k_shot"),
     "reptile": dict(  # Nichol et al. 2018, arXiv 1803.02999, appendix A (Omniglot)
         paper="Reptile, Nichol et al. 2018 (arXiv 1803.02999)", learner="reptile",
         kwargs=dict(inner_lr=1e-3, inner_steps=5, inner_batch_size=10, eval_inner_steps=50,
@@ -155,6 +166,8 @@ OMNIGLOT_RESULTS = {
     ("protonet", 20, 1): (96.0, None), ("protonet", 20, 5): (98.9, None),
     ("matching", 5, 1): (98.1, None), ("matching", 5, 5): (98.9, None),
     ("matching", 20, 1): (93.8, None), ("matching", 20, 5): (98.5, None),
+    # ANIL's "± 0.5" and "± 0.3" are standard deviations over three training seeds, not CIs.
+    ("anil", 20, 1): (96.2, None), ("anil", 20, 5): (98.0, None),
 }
 
 # Reptile's paper reports its Omniglot numbers twice (Nichol et al. 2018, Table 1): without
@@ -221,6 +234,9 @@ RESULT_SOURCES = {
     "protonet": "Snell et al. 2017 (arXiv 1703.05175), Table 1",
     "matching": "Vinyals et al. 2016 (arXiv 1606.04080), Table 1 (cosine attention, no FCE)",
     "metalstm": "Ravi & Larochelle 2017 (ICLR), Table 1 (miniImageNet)",
+    "anil": "Raghu et al. 2019 (arXiv 1909.09157, ICLR 2020), Table 2 (section 4): 96.2 ± 0.5 "
+            "(20-way 1-shot) and 98.0 ± 0.3 (20-way 5-shot), mean ± standard deviation over 3 "
+            "seeds; its MAML row: 93.7 ± 0.7 and 96.4 ± 0.1",
 }
 
 # MAML's sinusoid regression (Finn et al. 2017, arXiv 1703.03400, section 5.1): tasks

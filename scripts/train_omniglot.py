@@ -134,8 +134,8 @@ def export(args, algorithm, name, run_dir, steps, planned, tests, command) -> No
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm", required=True,
-                        help="maml, fomaml, metasgd, reptile, protonet, matching, baseline, "
-                             "metalstm, mann, mann_add or lstm")
+                        help="maml, fomaml, metasgd, anil, reptile, protonet, matching, "
+                             "baseline, metalstm, mann, mann_add or lstm")
     parser.add_argument("--n-way", type=int, default=None,
                         help="classes per training episode (default: the paper's; 5 for MAML)")
     parser.add_argument("--k-shot", type=int, default=None,
@@ -143,6 +143,7 @@ def parse_args(argv):
                              "for mann, mann_add and lstm)")
     parser.add_argument("--n-steps", type=int, default=None,
                         help="total meta-steps (default: the paper's)")
+    parser.add_argument("--episodes", type=int, default=600, help="test episodes")
     parser.add_argument("--protocol", default="vinyals", choices=["vinyals", "lake"],
                         help="Vinyals' split with rotations, or Lake's alphabet split (tested "
                              "20-way within one evaluation alphabet)")

@@ -1,4 +1,6 @@
-"""MAML, first-order MAML and Meta-SGD: the meta-gradient is right, and learning happens."""
+"""MAML, first-order MAML, Meta-SGD and ANIL: the meta-gradient is right, and learning happens."""
+
+import functools
 
 import keras
 import numpy as np
@@ -7,7 +9,7 @@ import tensorflow as tf
 
 from metalearn_helpers.episodes import Episode
 from metalearn_helpers.learners import variable_tensors
-from metalearn_helpers.maml import MAML, MetaSGD
+from metalearn_helpers.maml import ANIL, MAML, MetaSGD
 from metalearn_helpers.reptile import Reptile
 from metalearn_helpers.models import BatchStatNorm, conv4, sinusoid_mlp
 
@@ -52,7 +54,11 @@ def small_bn_net(n_way=3):
     ])
 
 
-@pytest.mark.parametrize("algorithm_class", [MAML, MetaSGD])
+CHECKPOINTED_MAML = functools.partial(MAML, recompute_inner=True)
+
+
+@pytest.mark.parametrize("algorithm_class", [MAML, MetaSGD, ANIL, CHECKPOINTED_MAML],
+                         ids=["maml", "metasgd", "anil", "maml-recompute"])
 def test_second_order_meta_gradient_matches_finite_differences(algorithm_class):
     keras.utils.set_random_seed(1)
     model = small_bn_net()
@@ -242,3 +248,51 @@ def test_reptile_carries_its_inner_adam_state_across_tasks():
     for before, after in zip(moments, reptile.inner_moments):
         np.testing.assert_array_equal(before, after.numpy())
 
+
+
+def _episode(seed):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(6, 6, 6, 1)), np.tile(np.arange(3), 2),
+            rng.normal(size=(9, 6, 6, 1)), np.tile(np.arange(3), 3))
+
+
+def test_anil_adapts_only_the_head_and_meta_learns_everything():
+    """Raghu et al. 2019 (arXiv 1909.09157), section 4: the inner loop changes the head only; the
+    meta-gradient reaches the body too (through the head's adapted weights)."""
+    keras.utils.set_random_seed(4)
+    anil = ANIL(small_bn_net(), inner_lr=0.5, inner_steps=2)
+    support_x, support_y, query_x, query_y = _episode(4)
+    start = [v.numpy() for v in anil.model.trainable_variables]
+    adapted = anil.adapt(support_x, support_y)
+    head = {id(v) for v in anil.model.layers[-1].trainable_weights}
+    for v, before, after in zip(anil.model.trainable_variables, start, adapted):
+        changed = not np.array_equal(before, np.asarray(after))
+        assert changed == (id(v) in head), v.path
+    _, grads = meta_loss_and_grad(anil, support_x, support_y, query_x, query_y)
+    assert all(np.any(g != 0) for g in grads)
+
+
+def test_gradient_checkpointing_gives_the_same_meta_step_in_a_graph():
+    """recompute_inner=True (tf.recompute_grad around each inner step) changes what is stored,
+    not what is computed: same meta-gradient as plain MAML in train_step's graph."""
+    keras.utils.set_random_seed(5)
+    model = small_bn_net()
+    weights = model.get_weights()
+    batch = [np.stack([a, a[::-1]]) for a in _episode(5)]
+    results = []
+    for recompute in (False, True):
+        model.set_weights(weights)
+        maml = MAML(model, 0.5, inner_steps=3, recompute_inner=recompute,
+                    meta_optimizer=keras.optimizers.SGD(1.0))
+        maml.train_step(*batch)
+        results.append([w - v.numpy() for w, v in zip(weights, model.trainable_variables)])
+    for plain, checkpointed in zip(*results):
+        np.testing.assert_allclose(checkpointed, plain, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("adapted_layers,error", [
+    ("logits", TypeError), ([1], TypeError), (["no_such_layer"], ValueError), ([], ValueError),
+])
+def test_adapted_layers_must_name_layers_with_weights(adapted_layers, error):
+    with pytest.raises(error, match="adapted_layers"):
+        MAML(conv4(3, filters=4), inner_lr=0.1, adapted_layers=adapted_layers)
