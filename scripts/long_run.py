@@ -54,9 +54,11 @@ def start_process(args) -> None:
     configure_cpu_threads(args.intra_op_threads, args.inter_op_threads)
 
 
-def run_folder(name: str, root: Path = ROOT) -> Path:
-    """``runs/<name>/``, first filled from ``weights/resume/<name>/`` when only a committed
-    partial run exists there, so that training continues it instead of starting over."""
+def run_folder(name: str, root: Path | None = None) -> Path:
+    """``runs/<name>/`` of the repository (or of ``root``), first filled from
+    ``weights/resume/<name>/`` when only a committed partial run exists there, so that training
+    continues it instead of starting over."""
+    root = Path(root or ROOT)
     run_dir, committed = root / "runs" / name, root / "weights" / "resume" / name
     if not (run_dir / "checkpoint").exists() and (committed / "checkpoint").exists():
         shutil.copytree(committed, run_dir, dirs_exist_ok=True)

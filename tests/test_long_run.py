@@ -62,3 +62,19 @@ def test_a_finished_run_drops_its_resume_checkpoint_and_eval_only_keeps_the_comm
     assert record["finished"] and not (tmp_path / "weights" / "resume" / "toy_run").exists()
     assert record["command"] == "python scripts/x.py"
     assert record["evaluation_command"] == "python scripts/x.py --eval-only"
+
+
+def test_train_omniglot_trains_evaluates_and_exports_end_to_end(omniglot, tmp_path, monkeypatch):
+    import train_omniglot
+
+    from metalearn_helpers import omniglot as omniglot_module
+
+    monkeypatch.setattr(long_run, "start_process", lambda args: None)  # TensorFlow runs already
+    monkeypatch.setattr(long_run, "ROOT", tmp_path)
+    monkeypatch.setattr(records, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(omniglot_module, "load_omniglot", lambda: omniglot)
+    argv = ["--algorithm", "protonet", "--n-steps", "2", "--episodes", "2"]
+    assert train_omniglot.main(argv) == 0
+    record = records.load_record(tmp_path / "weights" / "omniglot_protonet_60w1s.json")
+    assert record["steps"] == 2 and record["finished"] and record["tests"][0]["episodes"] == 2
+    assert record["command"] == "python scripts/train_omniglot.py " + " ".join(argv)
