@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from .checks import check_built_model, check_choice, check_ints, check_positive
 from .episodes import Episode, Seed, TaskFamily, as_rng, character_classes, check_episode
-from .learners import Learner, apply_meta_gradient, task_loss_and_metric
+from .learners import Learner, task_loss_and_metric
 from .omniglot import DRAWINGS_PER_CHARACTER, Omniglot
 from .protonet import class_means, squared_distances
 
@@ -214,14 +214,9 @@ class FineTuneBaseline(Learner):
     def _trainable_variables(self) -> list:
         return list(self.embedding.trainable_variables) + list(self.head.trainable_variables)
 
-    @tf.function
-    def train_step(self, support_x, support_y, query_x, query_y):
-        """One supervised update on all mini-batches of a meta-batch, as one batch (the empty
-        query set of :class:`ClassBatches` is ignored)."""
-        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
-
     def meta_gradient(self, support_x, support_y, query_x, query_y):
-        """Gradient of the cross-entropy over all images of the meta-batch's mini-batches."""
+        """Gradient of the cross-entropy over all images of the meta-batch's mini-batches, as one
+        batch (the empty query set of :class:`ClassBatches` is ignored)."""
         images = tf.reshape(support_x, tf.concat([[-1], tf.shape(support_x)[-3:]], 0))
         with tf.GradientTape() as tape:
             logits = self.head(self.embedding(images, training=True))

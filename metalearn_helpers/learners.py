@@ -42,13 +42,16 @@ PROTOCOL = ("train_step", "score_episode", "meta_variables", "trackables")
 class Learner:
     """Base class of the course's learners (see the module docstring for the protocol).
 
-    Subclasses implement ``train_step`` (decorated with ``@tf.function``), ``meta_variables`` and
-    ``trackables``, and either ``logits`` (classifiers scored on query accuracy) or their own
-    ``score_episode``.
+    Subclasses implement ``meta_variables``, ``trackables`` and either ``meta_gradient`` with a
+    ``meta_optimizer`` (the inherited ``train_step`` applies it) or their own ``train_step``
+    (decorated with ``@tf.function``); and either ``logits`` (classifiers scored on query
+    accuracy) or their own ``score_episode``.
     """
 
+    @tf.function
     def train_step(self, support_x, support_y, query_x, query_y) -> dict:
-        raise NotImplementedError
+        """One meta-update from :meth:`meta_gradient` (:func:`apply_meta_gradient`)."""
+        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
 
     @property
     def meta_variables(self) -> list:
@@ -79,11 +82,6 @@ class EpisodicClassifier(Learner):
     logits, or log-probabilities, with any leading meta-batch axes), ``trained_variables()`` and
     ``self.meta_optimizer``.
     """
-
-    @tf.function
-    def train_step(self, support_x, support_y, query_x, query_y):
-        """One update on a meta-batch of episodes (the papers use one episode per update)."""
-        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
 
     def meta_gradient(self, support_x, support_y, query_x, query_y):
         """Gradient of the query cross-entropy over the meta-batch's episodes."""
@@ -122,11 +120,14 @@ def check_learner(learner, needs=PROTOCOL) -> None:
                if getattr(cls, name, None) is None or getattr(cls, name) is getattr(Learner, name, 0)]
     if "score_episode" in missing and getattr(cls, "logits", Learner.logits) is not Learner.logits:
         missing.remove("score_episode")  # Learner's default scores the logits
+    if "train_step" in missing and issubclass(cls, Learner) and \
+            cls.meta_gradient is not Learner.meta_gradient:
+        missing.remove("train_step")  # Learner's default applies the meta-gradient
     if missing:
         raise TypeError(
             f"{cls.__name__} does not follow the learner protocol of metalearn_helpers.learners: "
             f"it lacks {', '.join(missing)}. A learner needs train_step(support_x, support_y, "
-            f"query_x, query_y) -> dict with 'loss', score_episode(episode) -> float (or "
+            f"query_x, query_y) -> dict with 'loss' (or a Learner's meta_gradient), score_episode(episode) -> float (or "
             f"logits(support_x, support_y, query_x)), meta_variables and trackables().")
 
 

@@ -31,7 +31,7 @@ import keras
 import tensorflow as tf
 
 from .checks import check_built_model, check_choice, check_int, check_positive
-from .learners import (TASK_TYPES, Learner, apply_meta_gradient, mean_meta_gradient,
+from .learners import (TASK_TYPES, Learner, mean_meta_gradient,
                        metric_name, task_loss_and_metric, variable_tensors)
 
 
@@ -141,11 +141,6 @@ class MAML(Learner):
         """Loss and metric on the query set after adapting on the support set."""
         fast_weights = self.adapt(support_x, support_y, inner_steps=inner_steps)
         return task_loss_and_metric(self.task_type, query_y, self.forward(fast_weights, query_x))
-
-    @tf.function
-    def train_step(self, support_x, support_y, query_x, query_y):
-        """One meta-update on a meta-batch (leading axis = tasks), averaged over tasks."""
-        return apply_meta_gradient(self, support_x, support_y, query_x, query_y)
 
     def meta_gradient(self, support_x, support_y, query_x, query_y):
         """The meta-gradient of the query loss after adaptation, averaged over the tasks."""
