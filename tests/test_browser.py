@@ -63,7 +63,8 @@ EXPLORERS = {
                          ("slider", "luck seed", 3)],
 }
 # Notebooks without an explorer: only the first opening is checked (nbval runs them).
-OTHER_NOTEBOOKS = ["04_maml_omniglot.ipynb", "11_tools_trends_faq.ipynb"]
+OTHER_NOTEBOOKS = ["04_maml_omniglot.ipynb", "10_efficiency_and_scale.ipynb",
+                   "11_tools_trends_faq.ipynb"]
 
 SETTINGS = {  # fresh JupyterLab settings: never write the notebook, render every cell, no news
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
