@@ -62,8 +62,8 @@ class Reptile(MAML):
         schedule = keras.optimizers.schedules.PolynomialDecay(
             meta_lr, annealing_steps, end_learning_rate=meta_lr_final, power=1.0)
         self.inner_moments = [
-            keras.Variable(keras.initializers.Zeros()(v.shape, v.dtype), trainable=False,
-                           name=f"inner_moment_{i}")
+            keras.Variable(keras.initializers.Zeros()(v.shape, v.dtype), dtype=v.dtype,
+                           trainable=False, name=f"inner_moment_{i}")
             for i, v in enumerate(model.trainable_variables)]
         self.inner_step_count = keras.Variable(0.0, trainable=False, name="inner_step_count")
         super().__init__(model, inner_lr, inner_steps, first_order=True, task_type=task_type,
