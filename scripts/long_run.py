@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,18 @@ def run_folder(name: str, root: Path | None = None) -> Path:
         shutil.copytree(committed, run_dir, dirs_exist_ok=True)
         print(f"continuing the committed partial run from {committed}")
     return run_dir
+
+
+def train_or_exit(train, planned: int, run_dir: Path, eval_only: bool = False) -> tuple:
+    """:func:`metalearn_helpers.training.train_or_resume` (``--eval-only``: restore only), or exit
+    with status 1 and a message when ``run_dir`` holds no checkpoint to evaluate."""
+    from metalearn_helpers.training import train_or_resume
+
+    learner, steps, interrupted = train_or_resume(train, planned, run_dir,
+                                                  train_more=not eval_only)
+    if learner is None:
+        sys.exit(f"no checkpoint in {run_dir}: nothing to evaluate")
+    return learner, steps, interrupted
 
 
 def keep_resume_checkpoint(run_dir: Path, committed: Path, steps: int, planned: int) -> None:

@@ -80,7 +80,6 @@ def main(argv=None) -> int:
     long_run.start_process(args)  # before TensorFlow starts
     from metalearn_helpers import cross_domain
     from metalearn_helpers.fashion_mnist import load_fashion_mnist
-    from metalearn_helpers.training import train_or_resume
 
     try:
         setting = cross_domain.fashion_setting(args.algorithm)
@@ -95,11 +94,8 @@ def main(argv=None) -> int:
         return cross_domain.train_fashion_mnist(args.algorithm, data, args.k_shot, n_steps,
                                                 seed=args.seed, run_dir=run_dir)
 
-    learner, steps, interrupted = train_or_resume(train, planned, run_dir,
-                                                  train_more=not args.eval_only)
-    if learner is None:
-        print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
-        return 1
+    learner, steps, interrupted = long_run.train_or_exit(train, planned, run_dir,
+                                                         args.eval_only)
     tests = fashion_tests(args, learner, data, name, steps)
     export(args, learner, name, run_dir, steps, planned, tests,
            "python scripts/train_fashion_mnist.py " + " ".join(argv or sys.argv[1:]))

@@ -82,7 +82,7 @@ def parse_args(argv):
 
 def train_and_export(args, argv) -> int:
     from metalearn_helpers import maml_rl
-    from metalearn_helpers.training import meta_train, train_or_resume
+    from metalearn_helpers.training import meta_train
 
     method = METHODS[args.method]
     name = method["name"]
@@ -104,11 +104,8 @@ def train_and_export(args, argv) -> int:
                              progress=sys.stderr.isatty())
         return learner, history
 
-    algorithm, steps, interrupted = train_or_resume(train, args.steps, run_dir,
-                                                    train_more=not args.eval_only)
-    if algorithm is None:
-        print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
-        return 1
+    algorithm, steps, interrupted = long_run.train_or_exit(train, args.steps, run_dir,
+                                                           args.eval_only)
     rows, protocol = test_rows(learner, args.method, args)
     long_run.export(learner, name, run_dir, steps=steps, planned=args.steps, args=args,
                     command="python scripts/train_maml_rl.py " + " ".join(argv or sys.argv[1:]),

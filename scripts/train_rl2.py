@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     long_run.start_process(args)  # before TensorFlow starts
     from metalearn_helpers.bandits import BernoulliBandits
     from metalearn_helpers.rl2 import RL2
-    from metalearn_helpers.training import meta_train, train_or_resume
+    from metalearn_helpers.training import meta_train
 
     try:
         tasks = BernoulliBandits(args.k_arms, args.n_pulls)
@@ -128,11 +128,8 @@ def main(argv=None) -> int:
                              log_every=10, progress=sys.stderr.isatty())
         return rl2, history
 
-    algorithm, steps, interrupted = train_or_resume(train, planned, run_dir,
-                                                    train_more=not args.eval_only)
-    if algorithm is None:
-        print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
-        return 1
+    algorithm, steps, interrupted = long_run.train_or_exit(train, planned, run_dir,
+                                                           args.eval_only)
     results = test_results(rl2, tasks, args)
     rl2_score = results["scores"]["rl2"]
     long_run.export(rl2, name, run_dir, steps=steps, planned=planned, args=args,

@@ -28,6 +28,7 @@ import signal
 import sys
 from pathlib import Path
 
+import long_run
 import tensorflow as tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,6 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from metalearn_helpers import sinusoid
-    from metalearn_helpers.training import train_or_resume
 
     assert sinusoid.ALGORITHMS == ALGORITHMS
 
@@ -134,11 +134,8 @@ def main(argv=None) -> int:
                                            inner_lr=args.inner_lr, run_dir=run_dir,
                                            log_every=100)
 
-        algorithm, steps, interrupted = train_or_resume(train, args.n_steps, run_dir,
-                                                        train_more=not args.eval_only)
-        if algorithm is None:
-            print(f"no checkpoint in {run_dir}: nothing to evaluate", file=sys.stderr)
-            return 1
+        algorithm, steps, interrupted = long_run.train_or_exit(train, args.n_steps, run_dir,
+                                                               args.eval_only)
         evaluate_and_export(name, algorithm, steps, run_dir, args, args.n_steps)
         if interrupted:
             return 130

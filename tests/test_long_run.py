@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from metalearn_helpers import records
 from metalearn_helpers.sinusoid import train_sinusoid
 
@@ -78,3 +80,11 @@ def test_train_omniglot_trains_evaluates_and_exports_end_to_end(omniglot, tmp_pa
     record = records.load_record(tmp_path / "weights" / "omniglot_protonet_60w1s.json")
     assert record["steps"] == 2 and record["finished"] and record["tests"][0]["episodes"] == 2
     assert record["command"] == "python scripts/train_omniglot.py " + " ".join(argv)
+
+
+def test_eval_only_without_a_checkpoint_exits_with_a_message(tmp_path):
+    def train(n_steps):
+        raise AssertionError("--eval-only with no checkpoint must not train")
+
+    with pytest.raises(SystemExit, match="no checkpoint in .*: nothing to evaluate"):
+        long_run.train_or_exit(train, 5, tmp_path / "runs" / "none", eval_only=True)
