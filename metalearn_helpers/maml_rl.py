@@ -18,8 +18,8 @@ Following the paper and its released code (github.com/cbfinn/maml_rl, ``maml_trp
 - Advantages: discounted returns (0.99) minus rllab's ``LinearFeatureBaseline`` fitted per task
   on that task's trajectories (:func:`fit_linear_baseline`), then centred and scaled per task.
 - Inner loop: REINFORCE (vanilla policy gradient), loss ``-mean_t log pi(a_t|s_t) A_t`` over the
-  task's valid time steps, step size ``inner_lr`` (0.1 in the paper's text; the released
-  ``maml_trpo_point.py`` uses 0.5), one step in training.
+  task's valid time steps, step size ``inner_lr`` 0.5 as in the released
+  ``maml_trpo_point.py`` (the paper's text says 0.1), one step in training.
 - Outer loop: the paper uses TRPO. We use the simplest correct alternative, the vanilla
   policy-gradient surrogate on the post-update trajectories (sampled with each task's adapted
   policy), differentiated through the inner step (second order by nested tapes unless
@@ -32,6 +32,11 @@ Following the paper and its released code (github.com/cbfinn/maml_rl, ``maml_trp
 With ``inner_steps=0`` the same learner is ordinary multi-task policy gradient on random goals
 (the paper's "pretrained" comparison), and with ``goal_input=True`` the policy also sees the goal
 (the "oracle", ``PointEnvRandGoalOracle``).
+
+Evaluation (:func:`evaluate_policy`) follows the released ``test_maml_point.py``: 40 trajectories
+per goal and per stage, a first step of 0.5 and later steps of 0.25 (rllab's ``VPG`` with
+``init_learning_rate`` 0.5 for its first update and ``learning_rate`` 0.25 after), the same for
+every adapted policy; the oracle is not adapted.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ from .rl_envs import MAX_SPEED, MAX_STEPS, PointNavigation, sample_goals
 POSITION_DIM = ACTION_DIM = 2
 BASELINE_REG = 1e-5  # rllab's LinearFeatureBaseline reg_coeff
 TEST_SEED = 1703034  # held-out goals (the MAML paper's arXiv id); training draws other seeds
+TEST_TRAJECTORIES = 40  # per goal and stage: test_maml_point.py's batches of 4,000 steps
+FIRST_TEST_STEP, LATER_TEST_STEP = 0.5, 0.25  # test_maml_point.py's VPG step sizes
 
 
 # -- tasks ----------------------------------------------------------------------------------------
@@ -308,17 +315,18 @@ def policy_batch(trajectories: Trajectories, discount: float, dtype=tf.float32) 
     return tuple(tf.constant(a.reshape(n_tasks, -1, *a.shape[3:]), dtype) for a in arrays)
 
 
-def roll_out_and_adapt(params, goals, n_steps: int, inner_lr: float, n_trajectories: int, rng,
+def roll_out_and_adapt(params, goals, step_sizes, n_trajectories: int, rng,
                        goal_input: bool = False, discount: float = 0.99):
-    """Sample with ``params``, take a policy-gradient step per goal, sample with the adapted
-    policies, ... ``n_steps`` times. Returns ``(trajectories, batches)``: ``n_steps + 1``
-    :class:`Trajectories` (before and after each step) and their :func:`policy_batch`es."""
+    """Sample with ``params``, take a policy-gradient step of ``step_sizes[0]`` per goal, sample
+    with the adapted policies, ... once per step size. Returns ``(trajectories, batches)``:
+    ``len(step_sizes) + 1`` :class:`Trajectories` (before and after each step) and their
+    :func:`policy_batch`es."""
     trajectories, batches = [], []
     params = [tf.convert_to_tensor(p) for p in params]
     dtype = params[0].dtype
-    for k in range(n_steps + 1):
+    for k in range(len(step_sizes) + 1):
         if k:
-            params = _adapt_once(params, batches[-1], tf.constant(inner_lr, dtype))
+            params = _adapt_once(params, batches[-1], tf.constant(step_sizes[k - 1], dtype))
         trajectories.append(sample_trajectories(params, goals, n_trajectories, rng, goal_input))
         batches.append(policy_batch(trajectories[-1], discount, dtype))
     return trajectories, batches
@@ -330,7 +338,8 @@ class MAMLRL:
     with :class:`PointGoals` (one meta-batch: ``(meta_batch_size, 2)`` goals; 40 in the paper).
 
     Args:
-        inner_lr: policy-gradient step size of the inner loop (0.1 in the paper).
+        inner_lr: policy-gradient step size of the inner loop (0.5 in the released code,
+            0.1 in the paper's text).
         inner_steps: inner steps in meta-training (1 in the paper); 0 gives ordinary policy
             gradient on random goals (the "pretrained" comparison).
         first_order: treat the inner gradients as constants (first-order MAML).
@@ -343,12 +352,12 @@ class MAMLRL:
 
     Example::
 
-        maml = MAMLRL(inner_lr=0.1)
+        maml = MAMLRL()
         meta_train(maml, PointGoals(), n_steps=100, meta_batch_size=40, run_dir="runs/maml_rl")
-        print(adaptation_returns(maml.params, sample_goals(100, TEST_SEED)).score())
+        print(evaluate_policy(maml, test_goals(100)).score())
     """
 
-    def __init__(self, *, inner_lr: float = 0.1, inner_steps: int = 1, first_order: bool = False,
+    def __init__(self, *, inner_lr: float = 0.5, inner_steps: int = 1, first_order: bool = False,
                  n_trajectories: int = 20, meta_lr: float = 1e-3, discount: float = 0.99,
                  hidden=(100, 100), goal_input: bool = False, seed: int = 0):
         check_positive("inner_lr", inner_lr)
@@ -399,8 +408,8 @@ class MAMLRL:
         self.rollouts.assign_add(1)
         try:
             trajectories, batches = roll_out_and_adapt(
-                self.params, goals, self.inner_steps, self.inner_lr, self.n_trajectories, rng,
-                self.goal_input, self.discount)
+                self.params, goals, [self.inner_lr] * self.inner_steps, self.n_trajectories,
+                rng, self.goal_input, self.discount)
         except FloatingPointError:
             return {"loss": float("nan")}
         loss = self._meta_update(batches[:-1], batches[-1])
@@ -431,16 +440,24 @@ class Adaptation:
         return mean_confidence_interval(self.returns)
 
 
-def adaptation_returns(params, goals, n_steps: int = 3, inner_lr: float = 0.1,
-                       n_trajectories: int = 20, seed: int = 0, goal_input: bool = False,
-                       discount: float = 0.99) -> Adaptation:
-    """Adapt ``params`` (a policy's parameters, e.g. ``MAMLRL.params``) to each goal by
-    ``n_steps`` policy-gradient steps of ``inner_lr`` on ``n_trajectories`` fresh trajectories
-    each, as at meta-test time in the paper (Figure 4), and record the returns and paths."""
+def test_step_sizes(n_steps: int) -> list:
+    """Step sizes of ``n_steps`` test-time adaptation steps: ``FIRST_TEST_STEP`` (0.5), then
+    ``LATER_TEST_STEP`` (0.25), as in the released ``test_maml_point.py``."""
     check_int("n_steps", n_steps, minimum=0)
-    if inner_lr < 0:
-        raise ValueError(f"inner_lr must be at least 0 (0: no adaptation), got {inner_lr}.")
-    trajectories, _ = roll_out_and_adapt(params, goals, n_steps, inner_lr, n_trajectories,
+    return [FIRST_TEST_STEP] + [LATER_TEST_STEP] * (n_steps - 1) if n_steps else []
+
+
+def adaptation_returns(params, goals, step_sizes, n_trajectories: int = TEST_TRAJECTORIES,
+                       seed: int = 0, goal_input: bool = False,
+                       discount: float = 0.99) -> Adaptation:
+    """Adapt ``params`` (a policy's parameters, e.g. ``MAMLRL.params``) to each goal by one
+    policy-gradient step per entry of ``step_sizes``, each on ``n_trajectories`` fresh
+    trajectories, as at meta-test time in the paper (Figure 4), and record the returns and
+    paths."""
+    step_sizes = [float(step) for step in step_sizes]
+    if any(not step >= 0 for step in step_sizes):
+        raise ValueError(f"step sizes must be at least 0 (0: no adaptation), got {step_sizes}.")
+    trajectories, _ = roll_out_and_adapt(params, goals, step_sizes, n_trajectories,
                                          np.random.default_rng(seed), goal_input, discount)
     return Adaptation(np.stack([t.average_return() for t in trajectories], axis=1), trajectories)
 
@@ -453,26 +470,29 @@ def test_goals(n_goals: int = 100, seed: int = TEST_SEED) -> np.ndarray:
 def protocol(n_goals: int, n_steps: int) -> str:
     """How :func:`evaluate_policy` scores a policy, for run records."""
     return (f"{n_goals} held-out goals uniform in [-0.5, 0.5]² (test_goals, seed {TEST_SEED}); "
-            f"for each goal, 20 trajectories of 100 steps with the policy, then {n_steps} "
-            f"times: one policy-gradient step (REINFORCE with the linear baseline, step size "
-            f"0.1) on the last 20 trajectories and 20 new ones; average undiscounted return of "
-            f"each goal's 20 trajectories after 0..{n_steps} steps, mean ± 95 % CI over goals; "
-            f"the oracle (goal as input) is not adapted (step size 0, as in the released "
-            f"test_maml_point.py)")
+            f"for each goal, {TEST_TRAJECTORIES} trajectories of 100 steps with the policy, then "
+            f"{n_steps} times: one policy-gradient step (REINFORCE with the linear baseline; "
+            f"step size {FIRST_TEST_STEP} for the first step, {LATER_TEST_STEP} after, as in the "
+            f"released test_maml_point.py) on the last {TEST_TRAJECTORIES} trajectories and "
+            f"{TEST_TRAJECTORIES} new ones; average undiscounted return of each goal's "
+            f"trajectories after 0..{n_steps} steps, mean ± 95 % CI over goals; the oracle (goal "
+            f"as input) is not adapted (step size 0, as in the released test script)")
 
 
-def evaluate_policy(learner: MAMLRL, goals, n_steps: int = 3, seed: int = 0,
-                    n_trajectories: int = 20) -> Adaptation:
-    """:func:`adaptation_returns` of a learner's policy with its own step size (an oracle,
-    which sees the goal, is not adapted)."""
-    inner_lr = 0.0 if learner.goal_input else learner.inner_lr
-    return adaptation_returns(learner.params, goals, n_steps, inner_lr, n_trajectories, seed,
+def evaluate_policy(learner: MAMLRL, goals, n_steps: int = 3, seed: int = 0) -> Adaptation:
+    """:func:`adaptation_returns` of a learner's policy with the released test script's step
+    sizes (:func:`test_step_sizes`) on ``TEST_TRAJECTORIES`` trajectories per stage; an oracle,
+    which sees the goal, is not adapted."""
+    steps = test_step_sizes(n_steps)
+    if learner.goal_input:
+        steps = [0.0] * n_steps
+    return adaptation_returns(learner.params, goals, steps, TEST_TRAJECTORIES, seed,
                               learner.goal_input, learner.discount)
 
 
 # -- committed policies (notebook 09) -------------------------------------------------------------
-POLICY_RECORDS = {"maml": "maml_rl_point", "maml_2_steps": "maml_rl_point_2steps",
-                  "pretrained": "maml_rl_point_pretrained", "oracle": "maml_rl_point_oracle"}
+POLICY_RECORDS = {"maml": "maml_rl_point", "pretrained": "maml_rl_point_pretrained",
+                  "oracle": "maml_rl_point_oracle"}
 COMPARISON_RECORD = "maml_rl_point_comparison"
 LEARNER_ARGUMENTS = ("inner_lr", "inner_steps", "first_order", "n_trajectories", "meta_lr",
                      "discount", "hidden", "goal_input", "seed")
@@ -496,9 +516,8 @@ def load_policy(name: str, folder=None) -> MAMLRL:
 
 
 def comparison_policies(seed: int = 0, folder=None) -> dict:
-    """The policies of the paper's Figure 4: ``"maml"`` (and ``"maml_2_steps"``, meta-trained
-    with two inner steps), ``"pretrained"`` and ``"oracle"`` loaded from the committed records,
-    and ``"random"``, a freshly initialised policy (``seed``)."""
+    """The policies of the paper's Figure 4: ``"maml"``, ``"pretrained"`` and ``"oracle"`` loaded
+    from the committed records, and ``"random"``, a freshly initialised policy (``seed``)."""
     policies = {label: load_policy(name, folder) for label, name in POLICY_RECORDS.items()}
     return {**policies, "random": MAMLRL(seed=seed)}
 

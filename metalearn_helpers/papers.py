@@ -328,15 +328,26 @@ RL2_BANDIT_SOURCE = "Duan et al. 2016, RL², arXiv 1611.02779, Table 1 (k arms, 
 # -- notebook 09: MAML for RL on 2-D point navigation ---------------------------------------------
 # Finn et al. 2017 (arXiv 1703.03400), section 5.3 and appendix: policy MLP 100-100 ReLU, inner
 # step 0.1 on 20 trajectories of 100 steps per task, linear feature baseline, outer TRPO. The
-# released code (cbfinn/maml_rl, maml_examples/maml_trpo_point.py) uses a meta-batch of 40 goals,
-# 100 meta-iterations, TRPO step size (KL) 0.01 and an inner step of 0.5 instead of the text's
-# 0.1; its test script (test_maml_point.py) fine-tunes with batches of 4,000 environment steps
-# and does not adapt the oracle (step size 0). Figure 4 gives the returns only as a log-scale
-# plot with no table, and no values could be read off it offline, so the course compares the
-# shape of the curves (return rising with adaptation steps; MAML above the pre-trained policy
-# after one step), not numbers.
-MAML_RL_SETTINGS = dict(hidden=(100, 100), inner_lr=0.1, code_inner_lr=0.5, n_trajectories=20,
+# released code (cbfinn/maml_rl, maml_examples/maml_trpo_point.py) uses an inner step of 0.5
+# instead of the text's 0.1 (its ICML policy file is named "..._flr_0.5..."), a meta-batch of 40
+# goals (20 for the ICML policy), 100 meta-iterations and TRPO step size (KL) 0.01; its test script
+# (test_maml_point.py) adapts with rllab's VPG on batches of 4,000 environment steps (40
+# trajectories), step 0.5 for the first update and 0.25 after, and does not adapt the oracle.
+MAML_RL_SETTINGS = dict(hidden=(100, 100), text_inner_lr=0.1, inner_lr=0.5, n_trajectories=20,
                         max_steps=100, meta_batch_size=40, n_steps=100, discount=0.99,
-                        trpo_step_size=0.01)
+                        trpo_step_size=0.01, test_trajectories=40, test_step_sizes=(0.5, 0.25))
+# The numbers behind Figure 4 (return vs gradient steps, log-scale plot): the released result
+# files icml/icml_point_results_{maml,sens0,random,oracle}.pkl of cbfinn/maml_rl (commit cfa1dc2,
+# 2017-07-19), average return of each of 40 test goals (np.random.seed(1)) after 0-3 steps, mean
+# ± 1.96 s / sqrt(40) over goals computed here. "sens0" is the pre-trained policy: the plotting
+# script icml/make_point_plots.py reads the pre-trained curve from a file it calls "maml0", the
+# name test_maml_point.py gives the pre-trained policy, and sens0 is the only other file.
+MAML_RL_RELEASED_RETURNS = {
+    "maml": ((-40.41, 4.06), (-11.68, 2.19), (-3.33, 0.56), (-3.23, 0.58)),
+    "pretrained": ((-40.81, 4.09), (-19.73, 3.03), (-11.72, 1.67), (-8.47, 0.54)),
+    "random": ((-82.66, 2.19), (-57.96, 1.86), (-53.84, 1.64), (-46.81, 1.30)),
+    "oracle": ((-2.29, 0.14),),
+}
 MAML_RL_SOURCE = ("Finn et al. 2017, arXiv 1703.03400, section 5.3 and Figure 4 (2-D "
-                  "navigation); settings of cbfinn/maml_rl maml_examples/maml_trpo_point.py")
+                  "navigation); settings of cbfinn/maml_rl maml_examples/maml_trpo_point.py and "
+                  "test_maml_point.py; returns from its icml/icml_point_results_*.pkl")

@@ -129,11 +129,23 @@ def test_trajectories_shapes_and_ended_episodes():
 def test_adaptation_returns_shapes_and_seed():
     params = init_policy(hidden=(8,), seed=0)
     goals = sample_goals(3, seed=0)
-    a = adaptation_returns(params, goals, n_steps=1, n_trajectories=2, seed=4)
-    b = adaptation_returns(params, goals, n_steps=1, n_trajectories=2, seed=4)
+    a = adaptation_returns(params, goals, [0.5], n_trajectories=2, seed=4)
+    b = adaptation_returns(params, goals, [0.5], n_trajectories=2, seed=4)
     assert a.returns.shape == (3, 2) and len(a.trajectories) == 2
     np.testing.assert_array_equal(a.returns, b.returns)
     assert a.score().mean.shape == (2,)
+
+
+def test_evaluation_uses_the_released_test_step_sizes():
+    assert maml_rl.test_step_sizes(3) == [0.5, 0.25, 0.25]
+    assert maml_rl.test_step_sizes(0) == []
+    assert "0.5 for the first step, 0.25 after" in maml_rl.protocol(100, 3)
+    oracle = MAMLRL(hidden=(8,), goal_input=True, n_trajectories=2)
+    before = [p.numpy().copy() for p in oracle.params]
+    result = maml_rl.evaluate_policy(oracle, sample_goals(2, seed=0), n_steps=1)
+    assert result.returns.shape == (2, 2)
+    for a, b in zip(before, oracle.params):
+        np.testing.assert_array_equal(a, b.numpy())
 
 
 def test_goals_outside_the_arena_are_refused():
@@ -189,8 +201,8 @@ def test_bad_arguments():
         MAMLRL(inner_lr=-0.1)
     with pytest.raises(ValueError, match="n_trajectories"):
         MAMLRL(n_trajectories=0)
-    with pytest.raises(ValueError, match="inner_lr must be at least 0"):
-        adaptation_returns(init_policy(hidden=(8,)), [[0.1, 0.1]], inner_lr=-1)
+    with pytest.raises(ValueError, match="step sizes must be at least 0"):
+        adaptation_returns(init_policy(hidden=(8,)), [[0.1, 0.1]], [0.5, -1])
 
 
 def test_records_schema_table_and_load_policy(tmp_path):
