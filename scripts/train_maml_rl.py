@@ -60,7 +60,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=sorted(METHODS), default="maml")
     parser.add_argument("--compare", action="store_true",
-                        help="evaluate every committed policy and a random one; train nothing")
+                        help="evaluate every committed policy and a random one, update their "
+                             "records; train nothing")
     parser.add_argument("--steps", type=int, default=300, help="total meta-iterations")
     parser.add_argument("--meta-batch-size", type=int, default=40, help="goals per iteration")
     # Adam 3e-3: in an 80-iteration probe of MAML (40 goals), the return after one step on 100
@@ -118,17 +119,24 @@ def train_and_export(args, argv) -> int:
 
 
 def compare(args, argv) -> int:
-    """MAML, pre-trained, oracle (committed) and a random policy on the same test goals."""
+    """MAML, pre-trained, oracle (committed) and a random policy on the same test goals; each
+    committed policy's record gets these rows as its ``test`` (with ``evaluation_command``), so
+    every record is scored with the current protocol."""
     from metalearn_helpers import maml_rl, records
 
+    command = "python scripts/train_maml_rl.py " + " ".join(argv or sys.argv[1:])
+    protocol = maml_rl.protocol(args.test_goals, args.adaptation_steps)
     rows = []
     for label, policy in maml_rl.comparison_policies(seed=args.seed).items():
-        rows += test_rows(policy, label, args)[0]
+        policy_rows = test_rows(policy, label, args)[0]
+        rows += policy_rows
+        if label in maml_rl.POLICY_RECORDS:
+            path = records.WEIGHTS_DIR / f"{maml_rl.POLICY_RECORDS[label]}.json"
+            records.write_record(path, {**records.load_record(path), "test": policy_rows,
+                                        "protocol": protocol, "evaluation_command": command})
     records.write_record(records.WEIGHTS_DIR / f"{maml_rl.COMPARISON_RECORD}.json", {
         "kind": "measurement", "name": maml_rl.COMPARISON_RECORD, "paper": PAPER,
-        "protocol": maml_rl.protocol(args.test_goals, args.adaptation_steps), "test": rows,
-        "seed": args.seed,
-        "command": "python scripts/train_maml_rl.py " + " ".join(argv or sys.argv[1:])})
+        "protocol": protocol, "test": rows, "seed": args.seed, "command": command})
     print(records.markdown_table(records.maml_rl_rows(rows)))
     return 0
 
