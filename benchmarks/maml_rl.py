@@ -40,7 +40,7 @@ def seconds_per_iteration(learner, meta_batch_size: int, iterations: int) -> tup
 
 def rollout_steps_per_second(meta_batch_size: int, repeats: int) -> float:
     """Environment steps per second of :func:`sample_trajectories` (20 per goal, 100 steps)."""
-    from metalearn_helpers.maml_rl import init_policy, sample_trajectories
+    from metalearn_helpers.point_policy import init_policy, sample_trajectories
     from metalearn_helpers.rl_envs import MAX_STEPS, sample_goals
 
     params, goals = init_policy(seed=0), sample_goals(meta_batch_size, seed=0)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from metalearn_helpers import maml_rl
-from metalearn_helpers.maml_rl import (MAMLRL, PointGoals, adapt, adaptation_returns,
-                                       discounted_returns, fit_linear_baseline, init_policy,
-                                       meta_objective, sample_trajectories, surrogate_loss)
+from metalearn_helpers import maml_rl, point_policy
+from metalearn_helpers.maml_rl import MAMLRL, PointGoals, adapt, adaptation_returns, meta_objective
+from metalearn_helpers.point_policy import (discounted_returns, fit_linear_baseline, init_policy,
+                                            sample_trajectories, surrogate_loss)
 from metalearn_helpers.rl_envs import MAX_STEPS, sample_goals
 from metalearn_helpers.training import meta_train
 
@@ -98,7 +98,7 @@ def test_discounted_returns():
 def test_linear_baseline_fits_a_linear_function_of_its_features():
     rng = np.random.default_rng(3)
     observations = rng.uniform(-0.5, 0.5, size=(4, 30, 2))
-    features = maml_rl.baseline_features(observations)
+    features = point_policy.baseline_features(observations)
     assert features.shape == (4, 30, 8)
     np.testing.assert_allclose(features[0, 7, 4:], [0.07, 0.07 ** 2, 0.07 ** 3, 1.0])
     returns = features @ rng.normal(size=8)
@@ -172,12 +172,12 @@ def test_nan_returns_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, mo
     meta_train(learner, PointGoals(), n_steps=2, **kwargs)
     good = [p.numpy().copy() for p in learner.params]
 
-    class NaNRewards(maml_rl.PointNavigation):
+    class NaNRewards(point_policy.PointNavigation):
         def step(self, actions):
             positions, rewards, dones = super().step(actions)
             return positions, rewards * np.nan, dones
 
-    monkeypatch.setattr(maml_rl, "PointNavigation", NaNRewards)
+    monkeypatch.setattr(point_policy, "PointNavigation", NaNRewards)
     with pytest.raises(FloatingPointError, match="the loss is nan at step 3"):
         meta_train(learner, PointGoals(), n_steps=4, **kwargs)
     for p, g in zip(learner.params, good):
