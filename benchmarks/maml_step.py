@@ -760,8 +760,9 @@ def print_table(rows):
         v = costs.versus_fastest_pytorch(rows, order)
         print(f"{order} order: the fastest PyTorch variant is '{v['fastest_wall']}' in wall time "
               f"('{v['fastest_cpu']}' in CPU time); {costs.OURS} is {v['wall_ratio']:.2f}x as "
-              f"fast in wall time and {v['cpu_ratio']:.2f}x in CPU time (goal: "
-              f"{v['goal']}x, {'met' if v['met'] else 'not met'}).")
+              f"fast in wall time and {v['cpu_ratio']:.2f}x in CPU time" + (
+                  f" (goal: {v['goal']}x, {'met' if v['met'] else 'not met'})."
+                  if order == "2nd" else "."))
     print("\nRatios > 1: faster than the PyTorch reference of the same order (1st-order rows "
           "against PyTorch 1st-order). The machine may be shared: trust ratios more than "
           "absolute times; the spread of the same-round ratios shows how noisy this run was.")
@@ -777,7 +778,7 @@ def benchmark_record(args, rows, cross_check, threads, load, seconds):
                      f"{args.meta_batch_size}, inner_lr {INNER_LR}, 1 inner step, Adam(1e-3); "
                      f"MAML's Conv-4 (stride 2, 64 filters, batch-statistics norm); the same 4 "
                      f"real meta-batches fed to every variant; first call apart; "
-                     f"{args.steps} interleaved rounds (order rotated, XLA in the first "
+                     f"{args.steps} interleaved rounds (order rotated, XLA in at most the first "
                      f"{XLA_STEPS}, eager once after them); medians of wall and process CPU "
                      f"time per step; ratios against the PyTorch loop of the same order"),
         "command": "python benchmarks/maml_step.py " + " ".join(sys.argv[1:]),
