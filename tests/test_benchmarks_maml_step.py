@@ -78,6 +78,7 @@ def test_versus_fastest_pytorch_takes_the_fastest_of_each_measure(record):
     assert second["wall_ratio"] == pytest.approx(315 / 200, rel=0.02)
     assert second["cpu_ratio"] == pytest.approx(318 / 210, rel=0.02)
     assert second["met"] is True and second["goal"] == 1.5
+    assert second["same_round_wall_ratio"] == pytest.approx(315 / 200)  # same drift each round
     # first order: vmap is fastest in wall time, the loop in CPU time
     assert (first["fastest_wall"], first["fastest_cpu"]) == ("PyTorch vmap", "PyTorch loop")
     assert first["met"] is False
