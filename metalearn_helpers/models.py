@@ -39,8 +39,12 @@ class BatchStatNorm(keras.layers.Layer):
     def call(self, x):
         axes = tuple(range(len(x.shape) - 1))
         mean = ops.mean(x, axis=axes, keepdims=True)
-        variance = ops.mean(ops.square(x - mean), axis=axes, keepdims=True)
-        return (x - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        centred = x - mean
+        variance = ops.mean(ops.square(centred), axis=axes, keepdims=True)
+        # Scale per channel first: one multiplication of the whole tensor instead of two. Same
+        # function; 8-9 % less CPU per second-order Conv-4 meta-step (meta-batch 32, three
+        # interleaved runs of 10-20 steps against the two-multiplication form, 2026-12-07).
+        return centred * (ops.rsqrt(variance + self.epsilon) * self.gamma) + self.beta
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -24,7 +24,8 @@ match raises :class:`RecordError` naming the file, the field and what is expecte
   ``method``, ``trained_on`` (str), ``errors``, ``trials`` (int), ``error``, ``ci95_runs``
   (numbers, %), ``wilson95`` (list)), ``conditions`` (rows ``condition`` (str), ``episodes``
   (int), ``error``, ``ci95`` (numbers, %)) and ``published`` (rows ``method``, ``source`` (str),
-  ``error`` (number, %)).
+  ``error`` (number, %)). ``maml_step_benchmark`` (``benchmarks/maml_step.py --record``): see
+  the section "benchmarks/maml_step.py" at the end.
 - Sinusoid (``name`` starts with ``sinusoid_``): ``test`` is a list of rows ``k_shot``,
   ``inner_steps``, ``episodes``, ``diverged`` (int) and ``mse``, ``ci95`` (numbers, or null when
   every task diverged).
@@ -114,6 +115,8 @@ def check_record(record, source: str = "record") -> dict:
         _check_fields(record, MEASUREMENT_FIELDS, source)
         if record["name"] == "lake_trials":
             _check_rows(record, LAKE_TRIALS_ROWS, source)
+        if record["name"] == MAML_STEP_BENCHMARK:
+            check_maml_step_benchmark(record, source)
         if record["name"].startswith(MAML_RL_PREFIX):
             check_maml_rl_record(record, source)
         return record
@@ -529,3 +532,38 @@ def maml_rl_rows(rows: list[dict]) -> list[dict]:
         label = f"{r['adaptation_steps']} step{'' if r['adaptation_steps'] == 1 else 's'}"
         table[r["method"]][label] = f"{r['average_return']:.1f} ± {r['ci95']:.1f}"
     return list(table.values())
+
+
+# -- benchmarks/maml_step.py: one MAML meta-step, ours vs PyTorch (notebook 10) -------------------
+# Schema of the ``maml_step_benchmark`` measurement: ``rows``, one per timed variant: ``variant``
+# (str, e.g. "MAML tf.function", "PyTorch vmap compiled"), ``order`` ("1st" or "2nd"),
+# ``framework`` ("tf" or "torch"), ``first_call_seconds``, ``median_step_ms``, ``cpu_ms_per_step``
+# (numbers), ``steps`` (int), ``step_ms`` (list), ``vs_reference_wall`` and ``vs_reference_cpu``
+# (numbers: the PyTorch loop of the same order / this), ``same_round_median``, ``same_round_min``
+# and ``same_round_max`` (the same-round wall ratios, null when not interleaved);
+# ``versus_fastest_pytorch``, one row per order (``costs.versus_fastest_pytorch``); and
+# ``cross_check``: ``ok`` (bool), ``tolerance`` (number), ``differences`` (list of rows
+# ``order``, ``implementation``, ``reference`` (str), ``relative_difference`` (number)).
+MAML_STEP_BENCHMARK = "maml_step_benchmark"
+MAML_STEP_BENCHMARK_ROWS = {
+    "rows": {"variant": _TEXT, "order": _TEXT, "framework": _TEXT, "first_call_seconds": _NUMBER,
+             "median_step_ms": _NUMBER, "cpu_ms_per_step": _NUMBER, "steps": _INT,
+             "step_ms": "a list", "vs_reference_wall": _NUMBER, "vs_reference_cpu": _NUMBER,
+             "same_round_median": "a number or null", "same_round_min": "a number or null",
+             "same_round_max": "a number or null"},
+    "versus_fastest_pytorch": {"order": _TEXT, "fastest_wall": _TEXT, "fastest_cpu": _TEXT,
+                               "wall_ratio": _NUMBER, "cpu_ratio": _NUMBER,
+                               "same_round_wall_ratio": "a number or null", "goal": _NUMBER,
+                               "met": "a bool"}}
+MAML_STEP_CROSS_CHECK_FIELDS = {"ok": "a bool", "tolerance": _NUMBER, "differences": "a list"}
+MAML_STEP_DIFFERENCE_FIELDS = {"order": _TEXT, "implementation": _TEXT, "reference": _TEXT,
+                               "relative_difference": _NUMBER}
+
+
+def check_maml_step_benchmark(record: dict, source: str) -> None:
+    """The schema of the ``maml_step_benchmark`` measurement (see the comment above)."""
+    _check_rows(record, MAML_STEP_BENCHMARK_ROWS, source)
+    _check_fields(record, {"cross_check": "a dict"}, source)
+    _check_fields(record["cross_check"], MAML_STEP_CROSS_CHECK_FIELDS, f"{source}, cross_check")
+    for i, row in enumerate(record["cross_check"]["differences"]):
+        _check_fields(row, MAML_STEP_DIFFERENCE_FIELDS, f"{source}, cross_check.differences[{i}]")
