@@ -148,7 +148,7 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("benchmarks/maml_step.py needs PyTorch (CPU build): pip install -e '.[bench]'")
 
-from metalearn_helpers import costs, records  # noqa: E402
+from metalearn_helpers import costs, record_schema, records  # noqa: E402
 from metalearn_helpers.episodes import OmniglotEpisodes, stack_episodes  # noqa: E402
 from metalearn_helpers.maml import MAML  # noqa: E402
 from metalearn_helpers.models import BatchStatNorm, conv4  # noqa: E402
@@ -773,7 +773,7 @@ def benchmark_record(args, rows, cross_check, threads, load, seconds):
     """The ``maml_step_benchmark`` measurement record (schema: ``records``)."""
     check_ok, differences, (kept_tasks, tried_tasks) = cross_check
     return {
-        "kind": "measurement", "name": records.MAML_STEP_BENCHMARK, "seed": args.seed,
+        "kind": "measurement", "name": record_schema.MAML_STEP_BENCHMARK, "seed": args.seed,
         "protocol": (f"Omniglot {N_WAY}-way {K_SHOT}-shot, {args.n_query} query drawing(s) per "
                      f"class, Vinyals' training characters with rotations, meta-batch "
                      f"{args.meta_batch_size}, inner_lr {INNER_LR}, 1 inner step, Adam(1e-3); "

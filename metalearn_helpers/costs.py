@@ -18,7 +18,7 @@ import keras
 
 from .checks import check_choice, check_positive
 from .experiments import make_algorithm, omniglot_tasks
-from .records import MAML_STEP_BENCHMARK
+from .record_schema import MAML_STEP_BENCHMARK
 
 
 def _memory_probe():
