@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .evaluation import mean_confidence_interval
-from .papers import RL2_BANDIT_RESULTS
-from .records import QUERIES_PER_CLASS, versus_paper
+from .papers import MAML_RL_RELEASED_RETURNS, RL2_BANDIT_RESULTS
+from .records import QUERIES_PER_CLASS, maml_rl_rows, versus_paper
 
 def _omniglot_test(records: list[dict], run: str | None, method: str, k_shot: int):
     """The 5-way ``k_shot``-shot Omniglot test (15 queries) of committed run ``run``, or None."""
@@ -194,3 +194,21 @@ def rl2_bandit_rows(records: list[dict]) -> list[dict]:
                 "vs paper": "–" if published is None or score is None else
                 versus_paper(score["total_reward"], score["ci95"], published, None)})
     return rows
+
+
+def maml_rl_released_rows() -> list[dict]:
+    """The released result files behind Finn et al.'s Figure 4
+    (:data:`~metalearn_helpers.papers.MAML_RL_RELEASED_RETURNS`) as rows of the ``maml_rl_``
+    records' ``test`` (method labelled "... (released)"), for :func:`maml_rl_rows`."""
+    return [{"method": f"{method} (released)", "adaptation_steps": k, "average_return": mean,
+             "ci95": ci, "goals": 40}
+            for method, stages in MAML_RL_RELEASED_RETURNS.items()
+            for k, (mean, ci) in enumerate(stages)]
+
+
+def maml_rl_comparison_rows(records: list[dict]) -> list[dict]:
+    """Return after 0-3 adaptation steps on 2-D navigation: every policy of the committed
+    comparison (``maml_rl_point_comparison``, the same 100 held-out goals), then the released
+    results (40 goals, the same test protocol), one table row per method."""
+    comparison = next(r for r in records if r["name"] == "maml_rl_point_comparison")
+    return maml_rl_rows(comparison["test"] + maml_rl_released_rows())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .application_tables import maml_rl_comparison_rows, rl2_bandit_rows
 from .papers import SINUSOID_RESULTS
 from .records import (WEIGHTS_DIR, load_record, load_records, markdown_table, omniglot_rows,
                       results_table)
@@ -149,6 +150,8 @@ TABLES = {
     "sinusoid": lambda records, lake: results_table([r for r in records
                                                      if r["name"].startswith("sinusoid_")]),
     "lake": lambda records, lake: lake_section(lake),
+    "maml_rl": lambda records, lake: markdown_table(maml_rl_comparison_rows(records)),
+    "rl2": lambda records, lake: markdown_table(rl2_bandit_rows(records)),
 }
 
 

@@ -233,3 +233,17 @@ def test_records_schema_table_and_load_policy(tmp_path):
         records.check_record(bad)
     with pytest.raises(FileNotFoundError, match="maml_rl_point_oracle"):
         maml_rl.load_policy("maml_rl_point_oracle", folder=tmp_path)
+
+
+def test_released_rows_are_test_rows_of_the_record_schema():
+    from metalearn_helpers import application_tables, record_schema
+
+    rows = application_tables.maml_rl_released_rows()
+    assert len(rows) == 13 and rows[1]["method"] == "maml (released)"
+    record_schema.check_record({"kind": "measurement", "name": "maml_rl_released", "protocol": "p",
+                                "seed": 0, "command": "c", "date": "d", "machine": {},
+                                "git_commit": None, "test": rows})
+    table = application_tables.maml_rl_comparison_rows(
+        [{"name": "maml_rl_point_comparison", "test": rows[:4]}])
+    assert [row["method"] for row in table] == ["maml (released)", "pretrained (released)",
+                                                "random (released)", "oracle (released)"]
