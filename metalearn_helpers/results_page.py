@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .application_tables import maml_rl_comparison_rows, rl2_bandit_rows
+from .application_tables import (fashion_mnist_rows, hospital_rows, maml_rl_comparison_rows,
+                                 movielens_rows, rl2_bandit_rows, schools_rows)
 from .papers import SINUSOID_RESULTS
 from .records import (WEIGHTS_DIR, load_record, load_records, markdown_table, omniglot_rows,
                       results_table)
@@ -144,6 +145,30 @@ def headline_table(records: list[dict], lake: dict) -> str:
     return markdown_table(rows + [_lake_headline(lake)] + _sinusoid_headline(records))
 
 
+def record_protocol(records: list[dict], prefix: str) -> str:
+    """The protocol of the first record whose name starts with ``prefix`` (its own field, or its
+    first test's), with Sphinx roles and double backquotes turned into Markdown code."""
+    record = next(r for r in records if r["name"].startswith(prefix))
+    text = record.get("protocol") or record["tests"][0]["protocol"]
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text).replace("``", "`")
+    return f"Protocol (from the records): {text.strip()}"
+
+
+def with_protocol(table: str, records: list[dict], prefix: str) -> str:
+    return f"{table}\n\n{record_protocol(records, prefix)}"
+
+
+MOVIELENS_STATES = {"user_cold_state": "new users, existing items",
+                    "user_and_item_cold_state": "new users, new items"}
+
+
+def movielens_tables(records: list[dict]) -> str:
+    """MAE of every MovieLens method in MeLU's two cold-start states, then the protocol."""
+    tables = [f"{label} (`{state}`), MAE:\n\n{markdown_table(movielens_rows(records, state))}"
+              for state, label in MOVIELENS_STATES.items()]
+    return with_protocol("\n\n".join(tables), records, "movielens_")
+
+
 TABLES = {
     "omniglot": lambda records, lake: results_table([r for r in records
                                                      if r["name"].startswith("omniglot_")]),
@@ -152,6 +177,13 @@ TABLES = {
     "lake": lambda records, lake: lake_section(lake),
     "maml_rl": lambda records, lake: markdown_table(maml_rl_comparison_rows(records)),
     "rl2": lambda records, lake: markdown_table(rl2_bandit_rows(records)),
+    "fashion_mnist": lambda records, lake: with_protocol(
+        markdown_table(fashion_mnist_rows(records)), records, "fashion_mnist_"),
+    "hospitals": lambda records, lake: with_protocol(
+        markdown_table(hospital_rows(records)), records, "hospitals_"),
+    "schools": lambda records, lake: with_protocol(
+        markdown_table(schools_rows(records)), records, "schools_"),
+    "movielens": lambda records, lake: movielens_tables(records),
 }
 
 
