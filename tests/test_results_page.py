@@ -63,3 +63,12 @@ def test_lake_record_schema(lake):
     bad["conditions"] = "none"
     with pytest.raises(records.RecordError, match="'conditions' must be a list"):
         records.check_record(bad, "lake_trials.json")
+
+
+def test_record_protocol_turns_sphinx_roles_into_markdown_code():
+    from metalearn_helpers.results_page import record_protocol
+
+    records = [{"name": "hospitals_x", "tests": [{"protocol": "by :func:`~a.b` with ``K``"}]},
+               {"name": "schools_y", "protocol": "see :data:`SCHOOLS` "}]
+    assert record_protocol(records, "schools_") == "Protocol (from the records): see `SCHOOLS`"
+    assert record_protocol(records, "hospitals_").endswith("by `a.b` with `K`")
