@@ -183,8 +183,9 @@ class RL2:
         return keras.optimizers.schedules.PolynomialDecay(
             meta_lr, self.anneal_iterations * self.ppo_epochs * self.n_minibatches, 0.0)
 
-    def _entropy_coef(self):
-        """``entropy_coef``, annealed like the learning rate when ``anneal_iterations`` is set."""
+    def entropy_bonus(self):
+        """The weight of the entropy bonus now: ``entropy_coef``, annealed like the learning rate
+        when ``anneal_iterations`` is set."""
         if self.anneal_iterations is None:
             return tf.constant(self.entropy_coef)
         updates = self.anneal_iterations * self.ppo_epochs * self.n_minibatches
@@ -200,7 +201,7 @@ class RL2:
         policy_loss = -tf.reduce_mean(tf.minimum(ratio * advantages, clipped * advantages))
         value_loss = tf.reduce_mean(tf.square(values[..., 0] - returns / self.value_scale))
         entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1))
-        loss = policy_loss + self.value_coef * value_loss - self._entropy_coef() * entropy
+        loss = policy_loss + self.value_coef * value_loss - self.entropy_bonus() * entropy
         return loss, entropy, tf.reduce_mean(old_log_probs - log_prob)
 
     def _iteration(self, arm_probabilities):
