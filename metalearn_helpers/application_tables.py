@@ -166,22 +166,47 @@ RL2_PAPER_METHODS = {"rl2": "rl2", "random": "random", "ucb1_tuned": "ucb1",
                      "thompson": "thompson", "gittins": "gittins"}
 
 
+def current_rl2_records(records: list[dict]) -> list[dict]:
+    """The ``rl2_bandits_*`` records of the current RL² policies, one per ``(k_arms, n_pulls)``,
+    sorted by them: a run that a later run continued (its ``initialized_from``, a second phase of
+    ``scripts/train_rl2.py --init-from``) gives way to that run. Two current records for one
+    setting raise ValueError."""
+    runs = [r for r in records if r["name"].startswith("rl2_bandits_")]
+    continued = {r["initialized_from"]["name"] for r in runs if "initialized_from" in r}
+    current = {}
+    for r in (r for r in runs if r["name"] not in continued):
+        setting = (r["k_arms"], r["n_pulls"])
+        if setting in current:
+            raise ValueError(f"two current RL² runs for k = {setting[0]}, n = {setting[1]}: "
+                             f"{current[setting]['name']} and {r['name']}; continue one from "
+                             f"the other (--init-from) or keep only one.")
+        current[setting] = r
+    return [current[setting] for setting in sorted(current)]
+
+
+def _rl2_iterations(record: dict) -> str:
+    """``", 6,000 iterations"``; a second phase adds its own: ``", 6,000 + 1,200 iterations"``."""
+    before = record.get("initialized_from")
+    steps = (f"{before['steps']:,} + " if before else "") + f"{record['steps']:,}"
+    return f", {steps} iterations" + ("" if record["finished"] else
+                                     f" of {record['planned_steps']:,}")
+
+
 def rl2_bandit_rows(records: list[dict]) -> list[dict]:
-    """Duan et al.'s Table 1 next to ours: one row per method of every ``rl2_bandits_*`` record
-    (RL² and the baselines on the same 1,000 test bandits, common random numbers): total reward
-    mean ± 95 % CI, RL² minus the method on the same bandits (paired), the paper's number and the
-    course's target verdict (:func:`metalearn_helpers.records.versus_paper`), plus the paper's
-    Gittins row, which the course does not compute."""
+    """Duan et al.'s Table 1 next to ours: one row per method of every current ``rl2_bandits_*``
+    record (:func:`current_rl2_records`; RL² and the baselines on the same 1,000 test bandits,
+    common random numbers): total reward mean ± 95 % CI, RL² minus the method on the same bandits
+    (paired), the paper's number and the course's target verdict
+    (:func:`metalearn_helpers.records.versus_paper`), plus the paper's Gittins row, which the
+    course does not compute."""
     rows = []
-    for r in sorted((r for r in records if r["name"].startswith("rl2_bandits_")),
-                    key=lambda r: (r["k_arms"], r["n_pulls"])):
+    for r in current_rl2_records(records):
         tests, paper = r["tests"], RL2_BANDIT_RESULTS.get((r["k_arms"], r["n_pulls"]), {})
         scores = {**tests["scores"], **({"gittins": None} if "gittins" in paper else {})}
         for method, score in scores.items():
             label = RL2_METHOD_LABELS.get(method, method).format(c=tests["ucb1_exploration"])
             if method.startswith("rl2"):
-                label += f", {r['steps']:,} iterations" + ("" if r["finished"] else
-                                                           f" of {r['planned_steps']:,}")
+                label += _rl2_iterations(r)
             published = paper.get(RL2_PAPER_METHODS.get(method))
             paired = tests["rl2_minus"].get(method)
             rows.append({

@@ -47,6 +47,11 @@ class RL2:
         entropy_coef, value_coef: weights of the entropy bonus and of the value loss.
         value_scale: the value head predicts returns divided by this (1: raw returns; larger
             for long trials, whose returns reach ``n_pulls``).
+        anneal_iterations: if given, the learning rate and the entropy bonus fall linearly from
+            ``meta_lr`` and ``entropy_coef`` to 0 over this many iterations, as PPO's Atari
+            setting anneals its step size (Schulman et al. 2017, arXiv 1707.06347, appendix A);
+            the count lives in the optimizer, so a resumed run continues the schedule. ``scripts/train_rl2.py``
+            uses it for a second phase started from a trained policy (``--init-from``).
         seed: seed of the initial weights and of the learner's random stream.
 
     Example::
@@ -61,7 +66,8 @@ class RL2:
                  discount: float = 0.99, gae_lambda: float = 0.3, clip: float = 0.2,
                  ppo_epochs: int = 4, n_minibatches: int = 1, entropy_coef: float = 0.01,
                  value_coef: float = 0.5, value_scale: float = 1.0,
-                 max_grad_norm: float = 1.0, seed: int = 0):
+                 max_grad_norm: float = 1.0, anneal_iterations: int | None = None,
+                 seed: int = 0):
         self.k_arms = check_int("k_arms", k_arms, 2)
         self.n_pulls = check_int("n_pulls", n_pulls, 1)
         self.units = check_int("units", units, 1)
@@ -78,6 +84,8 @@ class RL2:
         if not value_scale > 0:
             raise ValueError(f"value_scale must be positive, got {value_scale}.")
         self.value_scale = float(value_scale)
+        self.anneal_iterations = (None if anneal_iterations is None
+                                  else check_int("anneal_iterations", anneal_iterations, 1))
         keras.utils.set_random_seed(seed)
         self.cell = keras.layers.GRUCell(self.units, name="gru")
         inputs = keras.Input((None, self.k_arms + 2))
@@ -85,7 +93,8 @@ class RL2:
         self.policy_head = keras.layers.Dense(self.k_arms, name="policy")
         self.value_head = keras.layers.Dense(1, name="value")
         self.model = keras.Model(inputs, [self.policy_head(hidden), self.value_head(hidden)])
-        self.meta_optimizer = keras.optimizers.Adam(meta_lr, global_clipnorm=max_grad_norm)
+        self.meta_optimizer = keras.optimizers.Adam(self._learning_rate(meta_lr),
+                                                    global_clipnorm=max_grad_norm)
         self.meta_optimizer.build(self.meta_variables)
         self.rng = tf.random.Generator.from_seed(seed)
         self._train_step = tf.function(self._iteration)
@@ -95,7 +104,8 @@ class RL2:
                            gae_lambda=self.gae_lambda, clip=self.clip,
                            ppo_epochs=self.ppo_epochs, n_minibatches=self.n_minibatches,
                            entropy_coef=self.entropy_coef, value_coef=self.value_coef,
-                           value_scale=self.value_scale, max_grad_norm=float(max_grad_norm))
+                           value_scale=self.value_scale, max_grad_norm=float(max_grad_norm),
+                           anneal_iterations=self.anneal_iterations)
 
     # -- protocol of metalearn_helpers.training ---------------------------------------------------
     @property
@@ -165,6 +175,23 @@ class RL2:
         return advantages, advantages + values
 
     # -- learning ---------------------------------------------------------------------------------
+    def _learning_rate(self, meta_lr: float):
+        """``meta_lr``, or its linear decay to 0 over ``anneal_iterations`` iterations (the
+        optimizer counts ``ppo_epochs * n_minibatches`` updates per iteration)."""
+        if self.anneal_iterations is None:
+            return meta_lr
+        return keras.optimizers.schedules.PolynomialDecay(
+            meta_lr, self.anneal_iterations * self.ppo_epochs * self.n_minibatches, 0.0)
+
+    def entropy_bonus(self):
+        """The weight of the entropy bonus now: ``entropy_coef``, annealed like the learning rate
+        when ``anneal_iterations`` is set."""
+        if self.anneal_iterations is None:
+            return tf.constant(self.entropy_coef)
+        updates = self.anneal_iterations * self.ppo_epochs * self.n_minibatches
+        done = tf.cast(self.meta_optimizer.iterations, tf.float32) / updates
+        return self.entropy_coef * tf.maximum(1.0 - done, 0.0)
+
     def _ppo_loss(self, inputs, actions, old_log_probs, advantages, returns):
         logits, values = self.model(inputs)
         log_probs = tf.nn.log_softmax(logits)
@@ -174,7 +201,7 @@ class RL2:
         policy_loss = -tf.reduce_mean(tf.minimum(ratio * advantages, clipped * advantages))
         value_loss = tf.reduce_mean(tf.square(values[..., 0] - returns / self.value_scale))
         entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1))
-        loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
+        loss = policy_loss + self.value_coef * value_loss - self.entropy_bonus() * entropy
         return loss, entropy, tf.reduce_mean(old_log_probs - log_prob)
 
     def _iteration(self, arm_probabilities):
@@ -238,15 +265,21 @@ class RL2:
         return mean_confidence_interval(self.total_rewards(tasks, greedy, seed))
 
 
-def load_rl2(name: str, weights_dir=None) -> tuple[RL2, dict]:
+def load_rl2(name: str, weights_dir=None, **overrides) -> tuple[RL2, dict]:
     """The committed RL² policy ``weights/<name>.npz`` (e.g. ``"rl2_bandits_k5_n10"``), built with
-    the settings of its run record, and that record (:mod:`metalearn_helpers.records`)."""
+    the settings of its run record, and that record (:mod:`metalearn_helpers.records`).
+    ``overrides`` replace settings that do not shape the network (e.g. ``meta_lr``,
+    ``anneal_iterations`` and ``seed`` for a second training phase)."""
     from . import records
 
     folder = records.WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
     record = records.load_record(folder / f"{name}.json")
     settings = {k: v for k, v in record["hyperparameters"].items()
                 if k not in ("meta_batch_size", "pulls_per_iteration")}
-    rl2 = RL2(**settings, seed=record["seed"])
+    shaping = sorted(set(overrides) & {"k_arms", "n_pulls", "units"})
+    if shaping:
+        raise ValueError(f"{', '.join(shaping)} of {name} are fixed by its weights; override "
+                         f"only its training settings.")
+    rl2 = RL2(**{**settings, "seed": record["seed"], **overrides})
     records.load_weights(rl2, folder / f"{name}.npz")
     return rl2, record
