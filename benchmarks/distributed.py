@@ -19,6 +19,10 @@ and whatever parallelism two replicas add on a CPU, not what two GPUs would give
 repository root (first call: tracing, reported apart)::
 
     METALEARN_OMNIGLOT_DIR=/path/to/omniglot .venv/bin/python benchmarks/distributed.py
+    ... benchmarks/distributed.py --steps 10 --record   # also writes weights/distributed_benchmark.json
+
+``--record`` writes the medians, the ratios and the load average before and after the run as the
+measurement record that notebook 10 reads (``costs.replica_comparison``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--meta-batch-size", type=int, default=16)
     parser.add_argument("--n-query", type=int, default=1, help="query drawings per class")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", action="store_true",
+                        help="write weights/distributed_benchmark.json (notebook 10 reads it)")
     args = parser.parse_args(argv)
     for name in ("steps", "meta_batch_size", "n_query"):
         if getattr(args, name) < 1:
@@ -92,23 +98,59 @@ def main(argv=None) -> None:
                for batch, _ in zip(tasks.batches(args.meta_batch_size, args.seed), range(4))]
     steps = variants(args.meta_batch_size)
     names = [name for name in steps if not name.startswith("_")]
+    load_before = os.getloadavg()[0]
+    first_calls = {}
     for name in names:
-        print(f"{name}: first call (tracing) {timed(steps[name], batches[0])[0]:.1f} s")
+        first_calls[name] = timed(steps[name], batches[0])[0]
+        print(f"{name}: first call (tracing) {first_calls[name]:.1f} s")
     times = {name: [] for name in names}
     for round_ in range(args.steps):
         order = names[round_ % len(names):] + names[:round_ % len(names)]
         for name in order:
             times[name].append(timed(steps[name], batches[round_ % len(batches)]))
-    base = statistics.median(w for w, _ in times["one device"])
+    rows = result_rows(times, first_calls)
     print(f"\nMAML 5-way 1-shot, meta-batch {args.meta_batch_size}, {args.n_query} query/class, "
           f"{args.steps} rounds, {os.cpu_count()} CPU cores; medians")
     print("| variant | s/step | steps/s | steps/s vs one device | CPU s/step |")
     print("| --- | --- | --- | --- | --- |")
-    for name in names:
-        wall = statistics.median(w for w, _ in times[name])
-        cpu_time = statistics.median(c for _, c in times[name])
-        print(f"| {name} | {wall:.3f} | {1 / wall:.2f} | {base / wall:.2f}x | {cpu_time:.3f} |")
+    for row in rows:
+        print(f"| {row['variant']} | {row['seconds_per_step']:.3f} | "
+              f"{1 / row['seconds_per_step']:.2f} | {row['vs_one_device']:.2f}x | "
+              f"{row['cpu_seconds_per_step']:.3f} |")
+    if args.record:
+        write_benchmark_record(args, rows, load_before, argv)
 
+
+def result_rows(times: dict, first_calls: dict) -> list[dict]:
+    """One row per variant: medians of wall and CPU seconds per step, steps/s against one
+    device, first call."""
+    base = statistics.median(w for w, _ in times["one device"])
+    rows = []
+    for name, pairs in times.items():
+        wall = statistics.median(w for w, _ in pairs)
+        rows.append({"variant": name, "seconds_per_step": wall,
+                     "cpu_seconds_per_step": statistics.median(c for _, c in pairs),
+                     "vs_one_device": base / wall, "first_call_seconds": first_calls[name],
+                     "steps": len(pairs)})
+    return rows
+
+
+def write_benchmark_record(args, rows: list[dict], load_before: float, argv) -> None:
+    from metalearn_helpers import record_schema, records
+
+    path = records.WEIGHTS_DIR / f"{record_schema.DISTRIBUTED_BENCHMARK}.json"
+    records.write_record(path, {
+        "kind": "measurement", "name": record_schema.DISTRIBUTED_BENCHMARK, "seed": args.seed,
+        "protocol": (f"second-order MAML, Omniglot 5-way 1-shot, conv4(5), meta-batch "
+                     f"{args.meta_batch_size}, {args.n_query} query drawing(s) per class, "
+                     f"inner_lr 0.4, 1 inner step, Adam(1e-3); 4 real meta-batches sampled once; "
+                     f"{args.steps} interleaved rounds (order rotated), medians of wall and "
+                     f"process CPU time per step; two logical CPU devices sharing "
+                     f"{os.cpu_count()} cores"),
+        "rows": rows, "load_average": {"start": load_before, "end": os.getloadavg()[0]},
+        "command": "python benchmarks/distributed.py " + " ".join(
+            sys.argv[1:] if argv is None else argv)})
+    print(f"wrote {path}")
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,7 @@ import keras
 
 from .checks import check_choice, check_positive
 from .experiments import make_algorithm, omniglot_tasks
-from .record_schema import MAML_STEP_BENCHMARK
+from .record_schema import DISTRIBUTED_BENCHMARK, MAML_STEP_BENCHMARK
 
 
 def _memory_probe():
@@ -207,3 +207,16 @@ def pytorch_comparison(record: dict) -> list[dict]:
                 "ours faster (wall)": f"{row['median_step_ms'] / ours['median_step_ms']:.2f}x",
                 "ours faster (CPU)": f"{row['cpu_ms_per_step'] / ours['cpu_ms_per_step']:.2f}x"})
     return table
+
+
+def replica_comparison(record: dict) -> list[dict]:
+    """The rows of the ``distributed_benchmark`` record (``benchmarks/distributed.py --record``)
+    for :func:`~metalearn_helpers.records.markdown_table`: seconds and CPU seconds per
+    meta-step, and steps/s against one device."""
+    if not isinstance(record, dict) or record.get("name") != DISTRIBUTED_BENCHMARK:
+        raise ValueError(f"expected the {DISTRIBUTED_BENCHMARK!r} record, got "
+                         f"{record.get('name') if isinstance(record, dict) else record!r}.")
+    return [{"variant": r["variant"], "s/step": f"{r['seconds_per_step']:.3f}",
+             "steps/s vs one device": f"{r['vs_one_device']:.2f}x",
+             "CPU s/step": f"{r['cpu_seconds_per_step']:.3f}",
+             "first call (s)": f"{r['first_call_seconds']:.1f}"} for r in record["rows"]]

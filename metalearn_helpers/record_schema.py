@@ -97,6 +97,8 @@ def check_record(record, source: str = "record") -> dict:
             _check_rows(record, LAKE_TRIALS_ROWS, source)
         if record["name"] == MAML_STEP_BENCHMARK:
             check_maml_step_benchmark(record, source)
+        if record["name"] == DISTRIBUTED_BENCHMARK:
+            _check_rows(record, DISTRIBUTED_BENCHMARK_ROWS, source)
         if record["name"].startswith(MAML_RL_PREFIX):
             check_maml_rl_record(record, source)
         return record
@@ -227,3 +229,14 @@ def check_maml_step_benchmark(record: dict, source: str) -> None:
     _check_fields(record["cross_check"], MAML_STEP_CROSS_CHECK_FIELDS, f"{source}, cross_check")
     for i, row in enumerate(record["cross_check"]["differences"]):
         _check_fields(row, MAML_STEP_DIFFERENCE_FIELDS, f"{source}, cross_check.differences[{i}]")
+
+
+# -- benchmarks/distributed.py: one device vs two replicas (notebook 10) --------------------------
+# Schema of the ``distributed_benchmark`` measurement: ``rows``, one per variant ("one device",
+# "mirrored, 1 replica", "mirrored, 2 replicas"): ``seconds_per_step``, ``cpu_seconds_per_step``
+# (medians), ``vs_one_device`` (steps/s against one device), ``first_call_seconds`` (numbers) and
+# ``steps`` (int); plus ``load_average`` (``start``, ``end``).
+DISTRIBUTED_BENCHMARK = "distributed_benchmark"
+DISTRIBUTED_BENCHMARK_ROWS = {
+    "rows": {"variant": _TEXT, "seconds_per_step": _NUMBER, "cpu_seconds_per_step": _NUMBER,
+             "vs_one_device": _NUMBER, "first_call_seconds": _NUMBER, "steps": _INT}}

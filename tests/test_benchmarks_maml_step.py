@@ -150,3 +150,11 @@ def test_the_committed_record_loads_and_passed_its_cross_check():
     assert record["cross_check"]["ok"]
     assert {m["mode"] for m in costs.execution_modes(record)} == {"eager", "tf.function", "XLA"}
     assert any(r["variant"] == "PyTorch vmap compiled" for r in costs.pytorch_comparison(record))
+
+
+def test_the_committed_record_reads_without_pytorch():
+    record = records.load_record(records.WEIGHTS_DIR / "maml_step_benchmark.json")
+    modes = {row["mode"] for row in costs.execution_modes(record)}
+    assert {"eager", "tf.function", "XLA"} <= modes
+    assert costs.pytorch_comparison(record)
+    assert {v["order"] for v in record["versus_fastest_pytorch"]} == {"1st", "2nd"}
