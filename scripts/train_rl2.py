@@ -117,6 +117,9 @@ def parse_args(argv):
     parser.add_argument("--discount", type=float, default=None,
                         help="discount across the trial (default: 0.99 as in the paper, or the "
                              "--init-from record's)")
+    parser.add_argument("--gae-lambda", type=float, default=None,
+                        help="lambda of the advantage estimate (default: 0.3 as in the paper for "
+                             "n = 10, 0.95 for n = 100, or the --init-from record's)")
     parser.add_argument("--anneal", action="store_true",
                         help="learning rate and entropy bonus fall linearly to 0 over --steps")
     long_run.add_run_arguments(parser)
@@ -136,9 +139,10 @@ def run_name(args) -> str:
     return name
 
 
-def discount(args) -> dict:
-    """``--discount`` as an RL2 setting, when given."""
-    return {} if args.discount is None else {"discount": args.discount}
+def return_settings(args) -> dict:
+    """``--discount`` and ``--gae-lambda`` as RL2 settings, when given."""
+    given = dict(discount=args.discount, gae_lambda=args.gae_lambda)
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def initial_policy(args, anneal_iterations):
@@ -164,7 +168,7 @@ def initial_policy(args, anneal_iterations):
         raise ValueError(f"--init-from {args.init_from} was trained with {', '.join(wrong)}; "
                          f"a policy continues only on its own arms, pulls and units.")
     rl2, _ = load_rl2(args.init_from, meta_lr=args.meta_lr, seed=args.seed,
-                      anneal_iterations=anneal_iterations, **discount(args))
+                      anneal_iterations=anneal_iterations, **return_settings(args))
     started = {key: source[key] for key in ("name", "steps", "planned_steps", "finished",
                                             "command", "git_commit")}
     return rl2, {**started, "test": source["test"]}
@@ -203,9 +207,9 @@ def main(argv=None) -> int:
             rl2, initialized_from = initial_policy(args, anneal_iterations)
         else:
             learner = {**setting["learner"], **({} if args.units is None else
-                                                {"units": args.units})}
+                                                {"units": args.units}), **return_settings(args)}
             rl2 = RL2(args.k_arms, args.n_pulls, meta_lr=args.meta_lr, seed=args.seed,
-                      anneal_iterations=anneal_iterations, **learner, **discount(args))
+                      anneal_iterations=anneal_iterations, **learner)
     except (TypeError, ValueError) as error:
         parser.error(str(error))
     run_dir = long_run.run_folder(name)
