@@ -11,6 +11,7 @@ from metalearn_helpers.bandits import (
     BanditTasks,
     BernoulliBandits,
     bayes_optimal_arms,
+    bayes_optimal_expectation,
     evaluate_baselines,
     play,
     random_arms,
@@ -116,6 +117,11 @@ def test_bayes_optimal_strategy_matches_its_value_by_hand():
     assert score["bayes_optimal"].mean == pytest.approx(13 / 12, abs=2 * score["random"].ci95)
     with pytest.raises(ValueError, match="n_pulls <= 20"):
         bayes_optimal_arms(100)
+    assert bayes_optimal_expectation(2, 2) == pytest.approx(13 / 12, rel=1e-12)
+    # Table 1's 6.7 (RL², UCB1) is above the best expectation: the paper's test bandits' luck.
+    assert bayes_optimal_expectation(5, 10) == pytest.approx(6.660, abs=5e-4)
+    with pytest.raises(ValueError, match="k_arms"):
+        bayes_optimal_expectation(1, 10)
 
 
 def test_common_random_numbers_give_every_method_the_same_luck():
