@@ -1,6 +1,6 @@
 """Shared fixtures of the unit tests: the real Omniglot (decoded once per session), the folders
 of the real Fashion-MNIST and Heart Disease files, a network guard that keeps every test off the
-internet, and local HTTP servers for the download path.
+internet, local HTTP servers for the download path, and a loader of the benchmark scripts.
 
 Each data set's files are taken from its environment variable (``$METALEARN_OMNIGLOT_DIR``,
 ``$METALEARN_FASHION_MNIST_DIR``, ``$METALEARN_HEART_DISEASE_DIR``), else the course's cache
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import importlib.util
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ from metalearn_helpers.heart_disease import HEART_DISEASE_FILES
 from metalearn_helpers.lake_trials import TRIALS_FILES
 
 ZIP_NAMES = omniglot_module.OMNIGLOT_FILES.files
+BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -124,6 +126,21 @@ def _tamper(path: Path, offset: int | None = None) -> None:
 def tamper():
     """``tamper(path, offset=None)``: change one byte of a file in place."""
     return _tamper
+
+
+def _load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark_script",
+                                                  BENCHMARKS_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark(name)``: the script ``benchmarks/<name>.py`` as a module (the scripts
+    are not a package)."""
+    return _load_benchmark
 
 
 @contextlib.contextmanager

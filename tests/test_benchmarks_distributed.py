@@ -1,26 +1,13 @@
 """The distributed benchmark's record (benchmarks/distributed.py --record) and notebook 10's
 reader of it (costs.replica_comparison)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from metalearn_helpers import costs, record_schema, records
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("distributed_benchmark_script",
-                                                  ROOT / "benchmarks" / "distributed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_rows_records_and_the_notebook_table(tmp_path, monkeypatch):
-    bench = load_benchmark()
+def test_rows_records_and_the_notebook_table(tmp_path, monkeypatch, load_benchmark):
+    bench = load_benchmark("distributed")
     times = {"one device": [(0.2, 0.3), (0.4, 0.3), (0.3, 0.3)],
              "mirrored, 2 replicas": [(0.6, 0.4), (0.6, 0.5), (0.6, 0.6)]}
     rows = bench.result_rows(times, {"one device": 2.0, "mirrored, 2 replicas": 3.0})

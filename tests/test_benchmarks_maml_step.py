@@ -3,15 +3,12 @@
 No timing: rows are made up, as the real run takes minutes.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from metalearn_helpers import costs, records
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "maml_step.py"
 # (variant, order, framework, first call s, median wall ms, CPU ms)
 FAKE = [("PyTorch loop", "2nd", "torch", 0.6, 580.0, 560.0),
         ("PyTorch vmap compiled", "2nd", "torch", 66.0, 315.0, 318.0),
@@ -24,12 +21,9 @@ FAKE = [("PyTorch loop", "2nd", "torch", 0.6, 580.0, 560.0),
 
 
 @pytest.fixture(scope="module")
-def script():
+def script(load_benchmark):
     pytest.importorskip("torch", reason="benchmarks/maml_step.py needs PyTorch (the bench extra)")
-    spec = importlib.util.spec_from_file_location("maml_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("maml_step")
 
 
 def fake_run(script):

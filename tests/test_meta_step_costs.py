@@ -1,22 +1,16 @@
 """benchmarks/meta_step_costs.py: its measurement record follows the records schema (no timing)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from metalearn_helpers import records
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "meta_step_costs.py"
 
 
 @pytest.fixture(scope="module")
-def costs_script():
-    spec = importlib.util.spec_from_file_location("meta_step_costs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def costs_script(load_benchmark):
+    return load_benchmark("meta_step_costs")
 
 
 def fake_rows(module):
