@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:  # plots never imports training at run time (training imports plots lazily)
-    from .training import History
+    from .history import History
 
 
 # Sinusoid regression tasks: notebook 01_concepts ---------------------------------------------
@@ -136,7 +136,7 @@ def plot_adaptation_curves(curves, ax=None, reference=None, ylabel="query MSE", 
 
 
 def plot_history(history: History, metrics=None, *, fig=None):
-    """Learning curves of one run's :class:`~metalearn_helpers.training.History`: one panel per
+    """Learning curves of one run's :class:`~metalearn_helpers.history.History`: one panel per
     metric, the training curve (averaged per log interval) as a line and validation results as
     markers on the same axes. A validation metric goes on the panel of the training metric of the
     same name, or of its name without a ``val_`` prefix (``val_accuracy`` joins ``accuracy``).
@@ -239,7 +239,7 @@ def plot_histories(histories, metric: str = "accuracy", ax=None, smooth: int = 1
     Omniglot: arXiv 1703.03400, 1707.09835, 1803.02999).
 
     Args:
-        histories: ``{label: History}`` (:class:`metalearn_helpers.training.History`).
+        histories: ``{label: History}`` (:class:`metalearn_helpers.history.History`).
         metric: the training metric to draw, e.g. ``"accuracy"`` or ``"loss"``.
         ax: matplotlib axes to draw on; default a new figure.
         smooth: width of the moving average, in log points (1: raw).

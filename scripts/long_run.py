@@ -82,7 +82,7 @@ def train_or_exit(train, planned: int, run_dir: Path, eval_only: bool = False) -
 def keep_resume_checkpoint(run_dir: Path, committed: Path, steps: int, planned: int) -> None:
     """An unfinished run keeps its latest checkpoint in ``committed`` (``weights/resume/<name>/``)
     for a later session; a finished one deletes it."""
-    from metalearn_helpers.training import HISTORY_FILE
+    from metalearn_helpers.history import HISTORY_FILE
 
     shutil.rmtree(committed, ignore_errors=True)
     if steps >= planned:
@@ -122,7 +122,7 @@ def export(learner, name: str, run_dir: Path, *, steps: int, planned: int, args,
         The record's path.
     """
     from metalearn_helpers import records
-    from metalearn_helpers.training import HISTORY_FILE, History
+    from metalearn_helpers.history import HISTORY_FILE, History
 
     weights_dir = Path(weights_dir or records.WEIGHTS_DIR)
     weights_dir.mkdir(exist_ok=True)

@@ -38,7 +38,7 @@ ALGORITHMS = ("maml", "fomaml", "pretrained")  # metalearn_helpers.sinusoid.ALGO
 def evaluate_and_export(name: str, algorithm, steps: int, run_dir: Path, args,
                         planned: int) -> None:
     from metalearn_helpers import papers, records, sinusoid
-    from metalearn_helpers.training import HISTORY_FILE, History
+    from metalearn_helpers.history import HISTORY_FILE, History
 
     lrs, search = {}, {}
     for k_shot in sinusoid.EVAL_K_SHOTS:

@@ -11,7 +11,7 @@ from metalearn_helpers import image_plots, plots
 from metalearn_helpers.episodes import Episode, SinusoidTasks
 from metalearn_helpers.evaluation import mean_confidence_interval
 from metalearn_helpers.omniglot import Omniglot
-from metalearn_helpers.training import History
+from metalearn_helpers.history import History
 
 RNG = np.random.default_rng(0)
 N_WAY, K_SHOT, N_QUERY = 3, 2, 2

@@ -11,7 +11,8 @@ import tensorflow as tf
 from metalearn_helpers import plots, training
 from metalearn_helpers.episodes import SinusoidTasks
 from metalearn_helpers.plots import plot_history
-from metalearn_helpers.training import History, checkpoint_step, meta_train, train_or_resume
+from metalearn_helpers.history import History
+from metalearn_helpers.training import checkpoint_step, meta_train, train_or_resume
 
 TASKS = SinusoidTasks(k_shot=5, n_query=5)
 
