@@ -192,7 +192,9 @@ def gittins_indices(n_pulls: int, grid_size: int = GITTINS_GRID) -> np.ndarray:
     decreasing in ``lam``; the index is its root. One backward pass over ``m`` evaluates ``C`` for
     all states on ``grid_size + 1`` rewards in [0, 1], and the root is interpolated linearly
     between the two grid rewards around it (exact where ``C`` has no kink between them, so
-    ``index[1] = p`` exactly). Used by :func:`gittins_arms` (notebook ``09_meta_rl``).
+    ``index[1] = p`` exactly). Used by :func:`gittins_arms` (notebook ``09_meta_rl``). Time
+    grows as ``n_pulls`` cubed, memory as its square plus the table's cube (measured: 100 pulls
+    about 1 s and 50 MB, 200 pulls about 12 s and 230 MB).
     """
     check_int("n_pulls", n_pulls, 1)
     check_int("grid_size", grid_size, 2)
