@@ -3,6 +3,8 @@ baselines, and the RL² learner trained through the course's meta_train loop."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -178,7 +180,31 @@ def test_gittins_indices_rise_with_successes_and_pulls_left_and_fall_with_failur
     assert np.nanmin(np.diff(index, axis=0)) > 0  # one more pull left: more worth learning
 
 
+def _expected_total(choose_arms, k_arms: int, n_pulls: int) -> float:
+    """The exact expected total of a deterministic strategy over the task prior: the average over
+    every sequence of outcomes, each pull paying with the arm's posterior mean."""
+    @functools.cache
+    def value(counts: tuple) -> float:  # ((successes, failures) of each arm)
+        t = sum(s + f for s, f in counts)
+        if t == n_pulls:
+            return 0.0
+        successes, failures = (np.array([c], dtype=float) for c in zip(*counts))
+        a = int(choose_arms(successes, successes + failures, t, None)[0])
+        s, f = counts[a]
+        p = (s + 1) / (s + f + 2)
+        win, lose = ((*counts[:a], outcome, *counts[a + 1:])
+                     for outcome in ((s + 1, f), (s, f + 1)))
+        return p * (1 + value(win)) + (1 - p) * value(lose)
+
+    return value(((0, 0),) * k_arms)
+
+
 def test_gittins_strategy_plays_like_the_exact_programme_on_short_trials():
+    # Over the prior: exactly Bayes-optimal for 5 arms and 10 pulls, not for 2 arms and 10 pulls.
+    assert _expected_total(gittins_arms(10), 5, 10) == pytest.approx(
+        bayes_optimal_expectation(5, 10), abs=1e-12)
+    gap = bayes_optimal_expectation(2, 10) - _expected_total(gittins_arms(10), 2, 10)
+    assert gap == pytest.approx(2.6e-4, abs=5e-5)
     # Two arms, two pulls: the same choices as the exact programme, so 13/12 in expectation.
     test = BernoulliBandits(k_arms=2, n_pulls=2).test_set(2000, seed=3)
     gittins = play(gittins_arms(2), test)
