@@ -159,7 +159,7 @@ def schools_paired_rows(records: list[dict], reference: str = "multilevel",
 RL2_METHOD_LABELS = {"rl2": "RL² (sampling)", "rl2_greedy": "RL² (greedy)", "random": "random",
                      "ucb1": "UCB1 (c = 1)", "ucb1_tuned": "UCB1 (tuned c = {c})",
                      "thompson": "Thompson sampling", "bayes_optimal": "Bayes-optimal (exact)",
-                     "gittins": "Gittins index"}
+                     "gittins": "Gittins index (finite horizon)"}
 # Which of our rows the paper's Table 1 numbers belong to: its UCB1 is tuned (its appendix), and it
 # reports the RL² policy as trained, sampling its actions.
 RL2_PAPER_METHODS = {"rl2": "rl2", "random": "random", "ucb1_tuned": "ucb1",
@@ -197,12 +197,15 @@ def rl2_bandit_rows(records: list[dict]) -> list[dict]:
     record (:func:`current_rl2_records`; RL² and the baselines on the same 1,000 test bandits,
     common random numbers): total reward mean ± 95 % CI, RL² minus the method on the same bandits
     (paired), the paper's number and the course's target verdict
-    (:func:`metalearn_helpers.records.versus_paper`), plus the paper's Gittins row, which the
-    course does not compute."""
+    (:func:`metalearn_helpers.records.versus_paper`). The Gittins index row is ours
+    (:func:`metalearn_helpers.bandits.gittins_arms`); a record scored before it was a baseline
+    shows the paper's number alone."""
     rows = []
     for r in current_rl2_records(records):
         tests, paper = r["tests"], RL2_BANDIT_RESULTS.get((r["k_arms"], r["n_pulls"]), {})
-        scores = {**tests["scores"], **({"gittins": None} if "gittins" in paper else {})}
+        scores = {**tests["scores"]}
+        if "gittins" in paper:
+            scores.setdefault("gittins", None)
         for method, score in scores.items():
             label = RL2_METHOD_LABELS.get(method, method).format(c=tests["ucb1_exploration"])
             if method.startswith("rl2"):

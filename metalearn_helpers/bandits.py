@@ -18,6 +18,8 @@ Baselines, vectorised over tasks (one numpy step per pull):
   (:func:`bayes_optimal_expectation`: its expected total over the prior).
 - ``thompson``: Thompson 1933 with a uniform Beta(1, 1) prior per arm: draw one sample from each
   arm's Beta(1 + successes, 1 + failures) posterior and pull the largest.
+- ``gittins`` (any number of pulls): the arm with the largest finite-horizon Gittins index
+  (:func:`gittins_indices`), which depends on the arm's successes, failures and the pulls left.
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ def bayes_optimal_arms(n_pulls: int) -> Callable:
     """The Bayes-optimal strategy for ``n_pulls`` pulls under the task prior (independent
     uniform arm probabilities), by exact dynamic programming over the arms' (successes,
     failures) counts: the best any learner, RL² included, can do in expectation. The Gittins
-    index of RL²'s table approximates it. Only for ``n_pulls <= 20`` (the state space explodes).
+    index strategy (:func:`gittins_arms`) approximates it. Only for ``n_pulls <= 20`` (the state
+    space explodes).
     """
     q_values = _bayes_optimal_q_values(check_int("n_pulls", n_pulls, 1))
 
@@ -161,6 +164,92 @@ def bayes_optimal_expectation(k_arms: int, n_pulls: int) -> float:
     Duan et al.'s Table 1 gives RL² and UCB1 6.7)."""
     check_int("k_arms", k_arms, 2)
     return max(_bayes_optimal_q_values(check_int("n_pulls", n_pulls, 1))(((0, 0),) * k_arms))
+
+
+# -- the finite-horizon Gittins index ------------------------------------------------------------
+GITTINS_GRID = 1000  # calibration rewards per unit: indices within about 5e-4 of a 16x finer grid
+
+
+def gittins_indices(n_pulls: int, grid_size: int = GITTINS_GRID) -> np.ndarray:
+    """The finite-horizon Gittins index of a Bernoulli arm under the uniform Beta(1, 1) prior, for
+    every state of a trial of ``n_pulls`` pulls: ``index[m, s, f]`` with ``m`` pulls left (1 to
+    ``n_pulls``) after ``s`` successes and ``f`` failures on the arm (``s + f + m <= n_pulls``;
+    NaN elsewhere). Computed once per ``(n_pulls, grid_size)`` and cached (read-only).
+
+    The index is found by calibration against a retirement option (Gittins, Glazebrook & Weber
+    2011, *Multi-armed Bandit Allocation Indices*, 2nd ed., Wiley): it is the reward ``lam`` per
+    pull of a known arm at which pulling the unknown arm once and then stopping whenever it is
+    best, for at most ``m`` pulls, is worth exactly as much as taking ``lam`` every pull. This is
+    the finite-horizon Gittins index of Kaufmann 2018 (Annals of Statistics; arXiv 1601.01190),
+    undiscounted, as our trials have a fixed number of pulls. Duan et al. (RL², arXiv 1611.02779,
+    section 3.1) instead use approximations of the discounted infinite-horizon index (Gittins et
+    al. 2011, Chakravorty & Mahajan 2013, Whittle 1982), the best one for each setting. With
+    ``p = (s + 1) / (s + f + 2)``, the posterior mean, the value of pulling over retiring is
+
+        C_m(s, f; lam) = p - lam + p W_{m-1}(s + 1, f; lam) + (1 - p) W_{m-1}(s, f + 1; lam),
+        W_m = max(0, C_m),   W_0 = 0,
+
+    decreasing in ``lam``; the index is its root. One backward pass over ``m`` evaluates ``C`` for
+    all states on ``grid_size + 1`` rewards in [0, 1], and the root is interpolated linearly
+    between the two grid rewards around it (exact where ``C`` has no kink between them, so
+    ``index[1] = p`` exactly). Used by :func:`gittins_arms` (notebook ``09_meta_rl``). Time
+    grows as ``n_pulls`` cubed, memory as its square plus the table's cube (measured: 100 pulls
+    about 1 s and 50 MB, 200 pulls about 12 s and 230 MB).
+    """
+    check_int("n_pulls", n_pulls, 1)
+    check_int("grid_size", grid_size, 2)
+    return _gittins_table(int(n_pulls), int(grid_size))
+
+
+@functools.cache
+def _gittins_table(n_pulls: int, grid_size: int) -> np.ndarray:
+    rewards = np.linspace(0.0, 1.0, grid_size + 1)
+    index = np.full((n_pulls + 1,) * 3, np.nan)
+    # value[d][s, j]: W_{m-1} of the state with s successes in d pulls, at reward rewards[j].
+    value = [np.zeros((d + 1, grid_size + 1)) for d in range(n_pulls + 1)]
+    for m in range(1, n_pulls + 1):
+        for d in range(n_pulls - m + 1):  # d = s + f pulls so far on the arm
+            s = np.arange(d + 1)
+            p = ((s + 1) / (d + 2))[:, None]
+            after = value[d + 1]  # row s: s successes after the pull, row s + 1: s + 1
+            pulling = p * (1 + after[1:]) + (1 - p) * after[:-1] - rewards
+            index[m, s, d - s] = _decreasing_root(pulling, rewards)
+            value[d] = np.maximum(pulling, 0.0)
+    index.flags.writeable = False
+    return index
+
+
+def _decreasing_root(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Per row of ``values`` (a decreasing function of ``grid``, positive at ``grid[0]`` and not
+    at ``grid[-1]``): where it crosses 0, by linear interpolation between grid points."""
+    j = (values > 0).sum(axis=1, keepdims=True)
+    above = np.take_along_axis(values, j - 1, axis=1)[:, 0]
+    below = np.take_along_axis(values, j, axis=1)[:, 0]
+    left, right = grid[j[:, 0] - 1], grid[j[:, 0]]
+    return left + (right - left) * above / (above - below)
+
+
+def gittins_arms(n_pulls: int) -> Callable:
+    """The finite-horizon Gittins index strategy for trials of ``n_pulls`` pulls, a
+    ``choose_arms(successes, pulls, t, rng)`` for :func:`play`: pull the arm with the largest
+    index (:func:`gittins_indices`) for its successes, failures and the ``n_pulls - t`` pulls
+    left; ties go to the lowest-numbered arm (arms are exchangeable under the prior). The
+    index of an arm depends on that arm alone, so the strategy scales to any number of arms and
+    pulls, unlike :func:`bayes_optimal_arms`, which it approximates: measured over the prior,
+    its expected total equals the exact programme's for 5 arms and 10 pulls (6.660) and is
+    0.0003 below it for 2 arms and 10 pulls. Duan et al.'s Table 1 (RL², arXiv 1611.02779) has a
+    Gittins row; see :func:`gittins_indices` for how ours differs from theirs.
+    """
+    index = gittins_indices(n_pulls)
+
+    def choose(successes, pulls, t, rng) -> np.ndarray:
+        if not 0 <= t < n_pulls:
+            raise ValueError(f"this Gittins strategy plays trials of {n_pulls} pulls; pull "
+                             f"t = {t} is outside 0 to {n_pulls - 1}.")
+        s = np.asarray(successes).astype(np.int64)
+        return index[n_pulls - t, s, np.asarray(pulls).astype(np.int64) - s].argmax(axis=1)
+
+    return choose
 
 
 def play_trial(choose_arms: Callable, tasks: BanditTasks, seed: int = 0) -> dict:
@@ -201,8 +290,9 @@ def tune_ucb1(k_arms: int, n_pulls: int, n_tasks: int = 1000, seed: int = 0,
 def evaluate_baselines(tasks: BanditTasks, names=tuple(BASELINES), seed: int = 0,
                        ucb1_exploration: float | None = None) -> dict[str, ScoreWithCI]:
     """Mean total reward ± 95 % CI of each named baseline on the same test tasks; with
-    ``ucb1_exploration`` (e.g. from :func:`tune_ucb1`) also ``"ucb1_tuned"``, and for at most
-    20 pulls also ``"bayes_optimal"`` (:func:`bayes_optimal_arms`)."""
+    ``ucb1_exploration`` (e.g. from :func:`tune_ucb1`) also ``"ucb1_tuned"``, for at most
+    20 pulls also ``"bayes_optimal"`` (:func:`bayes_optimal_arms`), and always ``"gittins"``
+    (:func:`gittins_arms`, last: about a second to build its table for 100 pulls)."""
     unknown = set(names) - set(BASELINES)
     if unknown:
         raise ValueError(f"unknown baselines {sorted(unknown)}; choose from {sorted(BASELINES)}.")
@@ -214,4 +304,5 @@ def evaluate_baselines(tasks: BanditTasks, names=tuple(BASELINES), seed: int = 0
     if n_pulls <= MAX_BAYES_OPTIMAL_PULLS:
         scores["bayes_optimal"] = mean_confidence_interval(
             play(bayes_optimal_arms(n_pulls), tasks, seed))
+    scores["gittins"] = mean_confidence_interval(play(gittins_arms(n_pulls), tasks, seed))
     return scores

@@ -317,7 +317,9 @@ MELU_RESULTS_SOURCE = ("Lee et al. 2019 (arXiv 1908.00413), results table, Movie
 # Duan et al. 2016, Table 1: total reward averaged over 1,000 bandits (no CI given), by (k arms,
 # n pulls); UCB1's entry is for a tuned exploration coefficient. The Thompson entries and random
 # at n = 100 were written from memory of the table; our Thompson sampling scores 5.70 and 74.8
-# on our test tasks, in agreement.
+# on our test tasks, in agreement. Their Gittins entries approximate the discounted
+# infinite-horizon index (Gittins et al. 2011, Chakravorty & Mahajan 2013, Whittle 1982; the best
+# approximation per setting, section 3.1); ours is the finite-horizon index (bandits.gittins_arms).
 RL2_BANDIT_RESULTS = {
     (5, 10): {"random": 5.0, "gittins": 6.6, "thompson": 5.7, "ucb1": 6.7, "rl2": 6.7},
     (5, 100): {"random": 49.9, "gittins": 78.3, "thompson": 74.7, "rl2": 78.7},

@@ -20,6 +20,14 @@ says what it started from (``initialized_from``):
     python scripts/train_rl2.py --n-pulls 100 --init-from rl2_bandits_k5_n100 \\
         --name rl2_bandits_k5_n100_phase2 --steps 1200 --meta-batch-size 500 --meta-lr 1e-3 \\
         --anneal --discount 1.0 --inter-op-threads 1
+
+A baseline added to ``bandits.evaluate_baselines`` after a run (e.g. the Gittins index) is scored
+into its committed record without retraining: ``--rescore-baselines`` recomputes the record's
+tests on the same test bandits, checks that the policy still scores what the record says, and
+writes the record back with everything else kept and this command as ``evaluation_command``:
+
+    python scripts/train_rl2.py --n-pulls 100 --name rl2_bandits_k5_n100_phase2 \\
+        --rescore-baselines
 """
 
 from __future__ import annotations
@@ -122,6 +130,9 @@ def parse_args(argv):
                              "n = 10, 0.95 for n = 100, or the --init-from record's)")
     parser.add_argument("--anneal", action="store_true",
                         help="learning rate and entropy bonus fall linearly to 0 over --steps")
+    parser.add_argument("--rescore-baselines", action="store_true",
+                        help="without training, recompute the tests of the committed record "
+                             "weights/<name>.json (new baselines included) and write it back")
     long_run.add_run_arguments(parser)
     return parser, parser.parse_args(argv)
 
@@ -186,6 +197,47 @@ def gain_over_initial_policy(rl2, tasks, args) -> dict:
     return {"total_reward": gain.mean, "ci95": gain.ci95, "tasks": gain.n}
 
 
+def rescore_baselines(parser, args, argv) -> int:
+    """``--rescore-baselines``: the committed record ``weights/<name>.json`` with its ``tests``
+    recomputed (:func:`test_results`) for its policy on the same test bandits, checked to give the
+    policy the scores the record holds, and written back with every other field kept and the
+    command as ``evaluation_command``. Exits with a message (record untouched) otherwise."""
+    from metalearn_helpers import records
+    from metalearn_helpers.bandits import BernoulliBandits
+    from metalearn_helpers.rl2 import load_rl2
+
+    if args.init_from or args.eval_only:
+        parser.error("--rescore-baselines rescores a committed record as it is; it takes no "
+                     "--init-from or --eval-only.")
+    try:
+        name = run_name(args)
+        path = records.WEIGHTS_DIR / f"{name}.json"
+        if not path.exists():
+            raise ValueError(f"--rescore-baselines: there is no record {path}.")
+        rl2, record = load_rl2(name)
+        if (record["k_arms"], record["n_pulls"]) != (args.k_arms, args.n_pulls):
+            raise ValueError(f"{name} is a run with k = {record['k_arms']} arms and n = "
+                             f"{record['n_pulls']} pulls, not --k-arms {args.k_arms} --n-pulls "
+                             f"{args.n_pulls}.")
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    old = record["tests"]["scores"]
+    same_tests = argparse.Namespace(**{**vars(args), "test_tasks": record["test"]["tasks"]})
+    results = test_results(rl2, BernoulliBandits(args.k_arms, args.n_pulls), same_tests)
+    for method in ("rl2", "rl2_greedy"):
+        now = results["scores"][method]
+        if method in old and not all(abs(now[key] - old[method][key]) <= 1e-9
+                                     for key in ("total_reward", "ci95", "tasks")):
+            sys.exit(f"{name}: {method} now scores {now}, its record {old[method]}: the policy or "
+                     f"the test bandits changed, so {path} is left as it was.")
+    added = [method for method in results["scores"] if method not in old]
+    command = "python scripts/train_rl2.py " + " ".join(argv or sys.argv[1:])
+    records.write_record(path, {**record, "tests": results, "paper_result": results["paper_result"],
+                                "evaluation_command": command})
+    print(f"rescored {path}: RL² unchanged; added {', '.join(added) or 'nothing'}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
     long_run.start_process(args)  # before TensorFlow starts
@@ -196,6 +248,8 @@ def main(argv=None) -> int:
     if args.test_tasks < 1000:
         parser.error(f"--test-tasks must be at least 1,000 (the paper's protocol), got "
                      f"{args.test_tasks}.")
+    if args.rescore_baselines:
+        return rescore_baselines(parser, args, argv)
     setting = RUN_SETTINGS.get(args.n_pulls, RUN_SETTINGS[100])
     planned = args.steps or setting["n_steps"]
     meta_batch_size = args.meta_batch_size or setting["meta_batch_size"]

@@ -3,6 +3,8 @@ baselines, and the RL² learner trained through the course's meta_train loop."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,10 +15,13 @@ from metalearn_helpers.bandits import (
     bayes_optimal_arms,
     bayes_optimal_expectation,
     evaluate_baselines,
+    gittins_arms,
+    gittins_indices,
     play,
     random_arms,
     tune_ucb1,
 )
+from metalearn_helpers.evaluation import mean_confidence_interval
 from metalearn_helpers.rl2 import RL2
 from metalearn_helpers.rl_envs import (
     ARENA,
@@ -105,7 +110,12 @@ def test_ucb1_and_thompson_beat_random_on_100_pulls():
         assert scores[name].mean - scores[name].ci95 > scores["random"].mean + scores["random"].ci95
     assert 0 <= tune_ucb1(5, 100, n_tasks=50, grid=(0.1, 1.0)) <= 1.0
     with pytest.raises(ValueError, match="unknown baselines"):
-        evaluate_baselines(test, names=("gittins",))
+        evaluate_baselines(test, names=("oracle",))
+    # The Gittins index comes last and beats Thompson sampling on the same bandits (paired;
+    # measured on the 1,000 test bandits: 77.98 against 74.79).
+    assert list(scores)[-1] == "gittins"
+    gain = mean_confidence_interval(scores["gittins"].values - scores["thompson"].values)
+    assert gain.mean - gain.ci95 > 0
 
 
 def test_bayes_optimal_strategy_matches_its_value_by_hand():
@@ -122,6 +132,100 @@ def test_bayes_optimal_strategy_matches_its_value_by_hand():
     assert bayes_optimal_expectation(5, 10) == pytest.approx(6.660, abs=5e-4)
     with pytest.raises(ValueError, match="k_arms"):
         bayes_optimal_expectation(1, 10)
+
+
+def test_gittins_index_is_the_posterior_mean_with_one_pull_left_and_5_9_with_two():
+    index = gittins_indices(12)
+    s, f = np.meshgrid(np.arange(12), np.arange(12), indexing="ij")
+    reachable = s + f <= 11
+    np.testing.assert_allclose(index[1, :12, :12][reachable], ((s + 1) / (s + f + 2))[reachable])
+    # Two pulls left, no data: pull (1/2 - lam), then keep the arm only after a win (2/3 - lam,
+    # with probability 1/2): 1/2 - lam + (2/3 - lam) / 2 = 0 at lam = 5/9.
+    assert index[2, 0, 0] == pytest.approx(5 / 9, abs=1e-12)
+    assert np.isnan(index[3, 5, 5]) and np.isnan(index[0, 0, 0])  # unreachable: 13 pulls; none left
+    with pytest.raises(ValueError, match="read-only"):
+        index[1, 0, 0] = 1.0
+
+
+def _index_by_bisection(s: int, f: int, m: int) -> float:
+    """The finite-horizon Gittins index written out directly: the reward per pull of a retirement
+    option at which pulling the arm first (then retiring whenever best) ties with retiring now."""
+    def pull_first(s, f, m, lam):
+        p = (s + 1) / (s + f + 2)
+        return p * (1 + best(s + 1, f, m - 1, lam)) + (1 - p) * best(s, f + 1, m - 1, lam)
+
+    def best(s, f, m, lam):
+        return 0.0 if m == 0 else max(m * lam, pull_first(s, f, m, lam))
+
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        lam = (low + high) / 2
+        low, high = (lam, high) if pull_first(s, f, m, lam) > m * lam else (low, lam)
+    return (low + high) / 2
+
+
+def test_gittins_table_matches_a_direct_calibration_by_bisection():
+    n_pulls = 6
+    index = gittins_indices(n_pulls)
+    for m in range(1, n_pulls + 1):
+        for s in range(n_pulls - m + 1):
+            for f in range(n_pulls - m - s + 1):
+                assert index[m, s, f] == pytest.approx(_index_by_bisection(s, f, m), abs=1e-3)
+
+
+def test_gittins_indices_rise_with_successes_and_pulls_left_and_fall_with_failures():
+    index = gittins_indices(30)
+    assert np.nanmin(np.diff(index, axis=1)) > 0  # one more success
+    assert np.nanmax(np.diff(index, axis=2)) < 0  # one more failure
+    assert np.nanmin(np.diff(index, axis=0)) > 0  # one more pull left: more worth learning
+
+
+def _expected_total(choose_arms, k_arms: int, n_pulls: int) -> float:
+    """The exact expected total of a deterministic strategy over the task prior: the average over
+    every sequence of outcomes, each pull paying with the arm's posterior mean."""
+    @functools.cache
+    def value(counts: tuple) -> float:  # ((successes, failures) of each arm)
+        t = sum(s + f for s, f in counts)
+        if t == n_pulls:
+            return 0.0
+        successes, failures = (np.array([c], dtype=float) for c in zip(*counts))
+        a = int(choose_arms(successes, successes + failures, t, None)[0])
+        s, f = counts[a]
+        p = (s + 1) / (s + f + 2)
+        win, lose = ((*counts[:a], outcome, *counts[a + 1:])
+                     for outcome in ((s + 1, f), (s, f + 1)))
+        return p * (1 + value(win)) + (1 - p) * value(lose)
+
+    return value(((0, 0),) * k_arms)
+
+
+def test_gittins_strategy_plays_like_the_exact_programme_on_short_trials():
+    # Over the prior: exactly Bayes-optimal for 5 arms and 10 pulls, not for 2 arms and 10 pulls.
+    assert _expected_total(gittins_arms(10), 5, 10) == pytest.approx(
+        bayes_optimal_expectation(5, 10), abs=1e-12)
+    gap = bayes_optimal_expectation(2, 10) - _expected_total(gittins_arms(10), 2, 10)
+    assert gap == pytest.approx(2.6e-4, abs=5e-5)
+    # Two arms, two pulls: the same choices as the exact programme, so 13/12 in expectation.
+    test = BernoulliBandits(k_arms=2, n_pulls=2).test_set(2000, seed=3)
+    gittins = play(gittins_arms(2), test)
+    np.testing.assert_array_equal(gittins, play(bayes_optimal_arms(2), test))
+    assert gittins.mean() == pytest.approx(13 / 12, abs=0.05)
+    # Five arms, ten pulls, paired on the same bandits (measured on the 1,000 test bandits: the
+    # same actions on every bandit, difference 0).
+    test = BernoulliBandits(k_arms=5, n_pulls=10).test_set(300)
+    gap = mean_confidence_interval(play(bayes_optimal_arms(10), test)
+                                   - play(gittins_arms(10), test))
+    assert abs(gap.mean) <= 0.02
+
+
+def test_gittins_rejects_bad_pulls_and_a_trial_longer_than_its_table():
+    for bad, error in ((0, ValueError), (2.5, TypeError), ("10", TypeError), (True, TypeError)):
+        with pytest.raises(error, match="n_pulls must be"):
+            gittins_arms(bad)
+    with pytest.raises(ValueError, match="grid_size must be at least 2"):
+        gittins_indices(10, grid_size=1)
+    with pytest.raises(ValueError, match="trials of 3 pulls; pull t = 3 is outside 0 to 2"):
+        play(gittins_arms(3), BernoulliBandits(k_arms=2, n_pulls=4).test_set(5))
 
 
 def test_common_random_numbers_give_every_method_the_same_luck():

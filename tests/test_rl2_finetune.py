@@ -1,7 +1,8 @@
 """Tests of RL²'s second training phase: the annealed schedule (``RL2(anneal_iterations=...)``),
 rebuilding a committed policy with new training settings (``load_rl2(..., **overrides)``),
-``scripts/train_rl2.py --init-from`` (its run name and the checks of the policy it starts from)
-and Table 1's rows, which show the second phase in place of the run it continued."""
+``scripts/train_rl2.py --init-from`` (its run name and the checks of the policy it starts from),
+Table 1's rows, which show the second phase in place of the run it continued, and
+``--rescore-baselines`` (a new baseline scored into a committed record without retraining)."""
 
 from __future__ import annotations
 
@@ -130,3 +131,53 @@ def test_a_second_phase_trains_exports_and_records_where_it_started(tmp_path, mo
     assert record["command"] == "python scripts/train_rl2.py " + " ".join(argv)
     rl2, _ = load_rl2("rl2_bandits_k5_n10_b")  # the new policy loads like any committed one
     assert rl2.anneal_iterations == 2
+
+
+def _without(record: dict, method: str) -> dict:
+    """``record`` as it was before ``method`` was a baseline."""
+    tests = record["tests"]
+    return {**record, "tests": {**tests, **{
+        part: {m: v for m, v in tests[part].items() if m != method}
+        for part in ("scores", "rl2_minus")}}}
+
+
+def test_rescore_baselines_adds_a_baseline_to_a_committed_record_and_keeps_the_rest(
+        tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    import long_run
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(records.WEIGHTS_DIR / "rl2_bandits_k5_n10.npz", weights)
+    path = weights / "rl2_bandits_k5_n10.json"
+    old = _without(records.load_record(records.WEIGHTS_DIR / path.name), "gittins")
+    path.write_text(json.dumps(old))
+    monkeypatch.setattr(long_run, "start_process", lambda args: None)  # TensorFlow runs already
+    monkeypatch.setattr(records, "WEIGHTS_DIR", weights)
+    argv = ["--n-pulls", "10", "--rescore-baselines"]
+    assert train_rl2.main(argv) == 0
+    new = records.load_record(path)
+    assert list(new["tests"]["scores"])[:-1] == list(old["tests"]["scores"])
+    assert list(new["tests"]["scores"])[-1] == "gittins" and "gittins" in new["tests"]["rl2_minus"]
+    assert new["evaluation_command"] == "python scripts/train_rl2.py " + " ".join(argv)
+    for key in ("command", "steps", "finished", "seed", "train_seconds", "hyperparameters", "test"):
+        assert new[key] == old[key]
+    for method, score in old["tests"]["scores"].items():
+        assert new["tests"]["scores"][method] == pytest.approx(score)
+    # A policy that no longer scores what its record says leaves the record as it was.
+    scores = new["tests"]["scores"]
+    path.write_text(json.dumps({**new, "tests": {**new["tests"], "scores": {
+        **scores, "rl2": {**scores["rl2"], "total_reward": scores["rl2"]["total_reward"] + 0.5}}}}))
+    before = path.read_text()
+    with pytest.raises(SystemExit, match="rl2 now scores .* so .* is left as it was"):
+        train_rl2.main(argv)
+    assert path.read_text() == before
+    for wrong, message in ((["--n-pulls", "100", "--name", "rl2_bandits_k5_n10"],
+                            "k = 5 arms and n = 10 pulls, not --k-arms 5 --n-pulls 100"),
+                           (["--n-pulls", "10", "--name", "rl2_bandits_k5_n7"], "no record"),
+                           (["--n-pulls", "10", "--eval-only"], "no --init-from or --eval-only")):
+        with pytest.raises(SystemExit):
+            train_rl2.main([*wrong, "--rescore-baselines"])
+        assert message in capsys.readouterr().err

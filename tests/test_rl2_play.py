@@ -55,7 +55,16 @@ def test_table_1_rows_put_the_paper_next_to_ours():
     by = {(r["setting"], r["method"].split(",")[0]): r for r in rows}
     rl2 = by[("k = 5, n = 10", "RL² (sampling)")]
     assert rl2["paper (Table 1)"] == "6.7" and rl2["vs paper"] != "–"
-    assert by[("k = 5, n = 100", "Gittins index")]["ours (total reward)"] == "–"
+    gittins = by[("k = 5, n = 100", "Gittins index (finite horizon)")]
+    assert gittins["paper (Table 1)"] == "78.3" and gittins["vs paper"] != "–"
+    assert gittins["RL² − method (paired)"].startswith(("+", "-"))
+    # A record scored before the Gittins index was a baseline shows the paper's number alone.
+    older = [{**r, "tests": {**r["tests"], "scores": {m: v for m, v in r["tests"]["scores"].items()
+                                                       if m != "gittins"}}}
+             for r in records.load_records(prefix="rl2_bandits_")]
+    older_rows = application_tables.rl2_bandit_rows(older)
+    assert [r["ours (total reward)"] for r in older_rows if r["method"].startswith("Gittins")] \
+        == ["–", "–"]
     assert by[("k = 5, n = 10", "Thompson sampling")]["RL² − method (paired)"].startswith(("+", "-"))
     assert application_tables.rl2_bandit_rows([]) == []
 
