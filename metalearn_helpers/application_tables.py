@@ -184,10 +184,22 @@ def current_rl2_records(records: list[dict]) -> list[dict]:
     return [current[setting] for setting in sorted(current)]
 
 
-def _rl2_iterations(record: dict) -> str:
-    """``", 6,000 iterations"``; a second phase adds its own: ``", 6,000 + 1,200 iterations"``."""
-    before = record.get("initialized_from")
-    steps = (f"{before['steps']:,} + " if before else "") + f"{record['steps']:,}"
+def rl2_training_phases(record: dict, records: list[dict]) -> list[dict]:
+    """The records of the runs that made ``record``'s policy, first phase first: each run
+    started ``--init-from`` another (its ``initialized_from``) follows it."""
+    by_name = {r["name"]: r for r in records}
+    phases = [record]
+    while "initialized_from" in phases[0]:
+        name = phases[0]["initialized_from"]["name"]
+        if name not in by_name:
+            raise ValueError(f"{phases[0]['name']} continues {name}, whose record is missing.")
+        phases.insert(0, by_name[name])
+    return phases
+
+
+def _rl2_iterations(record: dict, records: list[dict]) -> str:
+    """``", 6,000 iterations"``; later phases add their own: ``", 6,000 + 1,200 iterations"``."""
+    steps = " + ".join(f"{r['steps']:,}" for r in rl2_training_phases(record, records))
     return f", {steps} iterations" + ("" if record["finished"] else
                                      f" of {record['planned_steps']:,}")
 
@@ -209,7 +221,7 @@ def rl2_bandit_rows(records: list[dict]) -> list[dict]:
         for method, score in scores.items():
             label = RL2_METHOD_LABELS.get(method, method).format(c=tests["ucb1_exploration"])
             if method.startswith("rl2"):
-                label += _rl2_iterations(r)
+                label += _rl2_iterations(r, records)
             published = paper.get(RL2_PAPER_METHODS.get(method))
             paired = tests["rl2_minus"].get(method)
             rows.append({

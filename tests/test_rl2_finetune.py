@@ -103,6 +103,15 @@ def test_table_1_shows_a_second_phase_in_place_of_the_run_it_continued():
     assert rows[0]["method"] == f"RL² (sampling), {first['steps']:,} + 50 iterations"
     with pytest.raises(ValueError, match="two current RL² runs for k = 5, n = 100"):
         application_tables.current_rl2_records([first, {**first, "name": "rl2_bandits_other"}])
+    # A third phase counts every phase's iterations; a missing phase is a clear error.
+    third = {**first, "name": "rl2_bandits_k5_n100_phase3", "steps": 7, "planned_steps": 7,
+             "initialized_from": {"name": second["name"], "steps": 50}}
+    phases = application_tables.rl2_training_phases(third, [third, first, second])
+    assert [r["name"] for r in phases] == [first["name"], second["name"], third["name"]]
+    rows = application_tables.rl2_bandit_rows([first, second, third])
+    assert rows[0]["method"] == f"RL² (sampling), {first['steps']:,} + 50 + 7 iterations"
+    with pytest.raises(ValueError, match="continues rl2_bandits_k5_n100_phase2, whose record"):
+        application_tables.rl2_training_phases(third, [third, first])
 
 
 def test_a_second_phase_trains_exports_and_records_where_it_started(tmp_path, monkeypatch):
@@ -162,6 +171,8 @@ def test_rescore_baselines_adds_a_baseline_to_a_committed_record_and_keeps_the_r
     assert list(new["tests"]["scores"])[:-1] == list(old["tests"]["scores"])
     assert list(new["tests"]["scores"])[-1] == "gittins" and "gittins" in new["tests"]["rl2_minus"]
     assert new["evaluation_command"] == "python scripts/train_rl2.py " + " ".join(argv)
+    large = new["tests"]["large_test"]
+    assert set(large["scores"]) == {"rl2", "bayes_optimal"} and large["scores"]["rl2"]["tasks"] == 10_000
     for key in ("command", "steps", "finished", "seed", "train_seconds", "hyperparameters", "test"):
         assert new[key] == old[key]
     for method, score in old["tests"]["scores"].items():
