@@ -236,6 +236,27 @@ def rl2_bandit_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
+def rl2_large_test_rows(records: list[dict]) -> list[dict]:
+    """RL² against the best strategy we compute (exact Bayes-optimal up to 20 pulls, else the
+    Gittins index) on the 10,000 further bandits of every current ``rl2_bandits_*`` record that
+    holds them (``tests.large_test``, ``scripts/train_rl2.py``): their paired difference says
+    how far RL² is from that ceiling in expectation."""
+    rows = []
+    for r in current_rl2_records(records):
+        large = r["tests"].get("large_test")
+        if large is None:
+            continue
+        (best, gap), = large["rl2_minus"].items()
+        rl2, reference = large["scores"]["rl2"], large["scores"][best]
+        rows.append({"setting": f"k = {r['k_arms']}, n = {r['n_pulls']}",
+                     "bandits": f"{rl2['tasks']:,}",
+                     "RL² (sampling)": f"{rl2['total_reward']:.2f} ± {rl2['ci95']:.2f}",
+                     "best computed strategy": f"{RL2_METHOD_LABELS[best]}: "
+                     f"{reference['total_reward']:.2f} ± {reference['ci95']:.2f}",
+                     "RL² − it (paired)": f"{gap['total_reward']:+.2f} ± {gap['ci95']:.2f}"})
+    return rows
+
+
 def maml_rl_released_rows() -> list[dict]:
     """The released result files behind Finn et al.'s Figure 4
     (:data:`~metalearn_helpers.papers.MAML_RL_RELEASED_RETURNS`) as rows of the ``maml_rl_``

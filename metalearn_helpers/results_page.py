@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from .application_tables import (fashion_mnist_rows, hospital_rows, maml_rl_comparison_rows,
-                                 movielens_rows, rl2_bandit_rows, schools_rows)
+                                 movielens_rows, rl2_bandit_rows, rl2_large_test_rows,
+                                 schools_rows)
 from .papers import SINUSOID_RESULTS
 from .records import (WEIGHTS_DIR, load_record, load_records, markdown_table, omniglot_rows,
                       results_table)
@@ -177,6 +178,7 @@ TABLES = {
     "lake": lambda records, lake: lake_section(lake),
     "maml_rl": lambda records, lake: markdown_table(maml_rl_comparison_rows(records)),
     "rl2": lambda records, lake: markdown_table(rl2_bandit_rows(records)),
+    "rl2_large": lambda records, lake: markdown_table(rl2_large_test_rows(records)),
     "fashion_mnist": lambda records, lake: with_protocol(
         markdown_table(fashion_mnist_rows(records)), records, "fashion_mnist_"),
     "hospitals": lambda records, lake: with_protocol(

@@ -67,6 +67,14 @@ def test_table_1_rows_put_the_paper_next_to_ours():
         == ["–", "–"]
     assert by[("k = 5, n = 10", "Thompson sampling")]["RL² − method (paired)"].startswith(("+", "-"))
     assert application_tables.rl2_bandit_rows([]) == []
+    # The 10,000 further bandits: RL² against the best strategy computed for each horizon.
+    large = application_tables.rl2_large_test_rows(older)
+    assert [r["best computed strategy"].split(":")[0] for r in large] == [
+        "Bayes-optimal (exact)", "Gittins index (finite horizon)"]
+    assert all(r["bandits"] == "10,000" for r in large)
+    without = [{**r, "tests": {k: v for k, v in r["tests"].items() if k != "large_test"}}
+               for r in older]
+    assert application_tables.rl2_large_test_rows(without) == []
 
 
 def test_bandit_explorer_draws_and_rejects_a_wrong_number_of_arms():
