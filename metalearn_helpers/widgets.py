@@ -158,6 +158,15 @@ def episode_explorer(data, seed: int = 0):
     )
 
 
+def _x_positions(text: str):
+    """The x positions typed into the sinusoid explorer (``"-4, -1.5; 2"``), clipped to the
+    task's [-5, 5], as a ``(K, 1)`` float32 array; ValueError when a part is not a number."""
+    import numpy as np
+
+    values = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    return np.clip(np.array(values, np.float32).reshape(-1, 1), -5.0, 5.0)
+
+
 def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
                              max_steps: int = 20, max_k_shot: int = 20) -> widgets.VBox:
     """Place or sample K points of a sinusoid task and watch several starting points adapt.
@@ -194,15 +203,11 @@ def maml_adaptation_explorer(learners: dict, seed: int = 0, k_shot: int = 5,
         task = SinusoidTasks(k_shot=k_shot, n_query=1,
                              x_range=(0.0, 5.0) if one_half else (-5.0, 5.0)).sample(seed)
         amplitude, phase = float(task.info["amplitude"]), float(task.info["phase"])
-        support_x = task.support_x
-        if x_text.strip():
-            try:
-                support_x = np.array([float(v) for v in x_text.replace(";", ",").split(",")
-                                      if v.strip()], np.float32).reshape(-1, 1)
-            except ValueError:
-                return (f"Could not read the x positions {x_text!r}: write numbers separated by "
-                        f"commas, e.g. -4, -1.5, 2")
-            support_x = np.clip(support_x, -5.0, 5.0)
+        try:
+            support_x = _x_positions(x_text) if x_text.strip() else task.support_x
+        except ValueError:
+            return (f"Could not read the x positions {x_text!r}: write numbers separated by "
+                    f"commas, e.g. -4, -1.5, 2")
         support_y = SinusoidTasks.function(support_x, amplitude, phase).astype(np.float32)
         truth = SinusoidTasks.function(grid, amplitude, phase)
         episode = Episode(support_x, support_y, grid, truth, info=task.info)
