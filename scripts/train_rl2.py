@@ -65,7 +65,12 @@ import long_run
 # discount 1 (the total reward itself: 0.99 weighs the last of 100 pulls 0.37, which undervalues
 # exploring). Two 100-iteration probes, 3e-4 annealed with discount 0.99 and with 1, scored
 # 75.64 and 75.45 on test; the 1,200 iterations raised validation to 76.5-76.8 and the test score
-# to 75.88 (+0.28 ± 0.26 over the first phase, paired; greedy +0.46 ± 0.27).
+# to 75.88 (+0.28 ± 0.26 over the first phase, paired; greedy +0.46 ± 0.27). Not kept: a third
+# phase from it with --gae-lambda 1 --discount 1 (500 bandits, 1e-3 annealed over 1,500
+# iterations; validation fell from 76.8 to 76.2, stopped at 374: -0.41 ± 0.23 on test, paired),
+# and phase 1 rerun with --discount 1 (6,000 iterations in 55 min on one core: validation
+# trailed by 2-4 points to iteration 1,250, then met the same plateau; test 75.77, and on the
+# 10,000 further bandits 76.22 against phase 1's 76.20).
 RUN_SETTINGS = {
     10: dict(meta_batch_size=250, n_steps=3_669, validate_every=250, checkpoint_every=250,
              learner=dict(units=256, value_scale=1.0)),
