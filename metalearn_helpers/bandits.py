@@ -252,6 +252,15 @@ def gittins_arms(n_pulls: int) -> Callable:
     return choose
 
 
+def best_computed_strategy(n_pulls: int) -> tuple[str, Callable]:
+    """The best strategy the course computes for trials of ``n_pulls`` pulls, as ``(name,
+    choose_arms)``: the exact Bayes-optimal programme up to ``MAX_BAYES_OPTIMAL_PULLS``, else the
+    Gittins index; RL² is measured against it (``scripts/train_rl2.py``, notebook ``09_meta_rl``)."""
+    if check_int("n_pulls", n_pulls, 1) <= MAX_BAYES_OPTIMAL_PULLS:
+        return "bayes_optimal", bayes_optimal_arms(n_pulls)
+    return "gittins", gittins_arms(n_pulls)
+
+
 def play_trial(choose_arms: Callable, tasks: BanditTasks, seed: int = 0) -> dict:
     """Play a strategy ``choose_arms(successes, pulls, t, rng) -> arms`` (``successes``,
     ``pulls``: ``(n_tasks, k_arms)`` counts so far; ``t``: pulls so far) on a test set; returns

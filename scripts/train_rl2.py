@@ -125,10 +125,9 @@ def large_test_results(rl2, tasks, args) -> dict:
     from metalearn_helpers.evaluation import mean_confidence_interval
 
     large = tasks.test_set(LARGE_TEST_TASKS, seed=LARGE_TEST_SEED)
-    best = "bayes_optimal" if args.n_pulls <= bandits.MAX_BAYES_OPTIMAL_PULLS else "gittins"
-    strategy = (bandits.bayes_optimal_arms if best == "bayes_optimal" else bandits.gittins_arms)
+    best, strategy = bandits.best_computed_strategy(args.n_pulls)
     scores = {"rl2": rl2.evaluate(large),
-              best: mean_confidence_interval(bandits.play(strategy(args.n_pulls), large))}
+              best: mean_confidence_interval(bandits.play(strategy, large))}
     gap = mean_confidence_interval(scores["rl2"].values - scores[best].values)
     print(f"{large.arm_probabilities.shape[0]} further bandits: rl2 {scores['rl2']}, {best} "
           f"{scores[best]}, rl2 - {best} {gap}")

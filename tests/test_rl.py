@@ -13,6 +13,7 @@ from metalearn_helpers.bandits import (
     BanditTasks,
     BernoulliBandits,
     bayes_optimal_arms,
+    best_computed_strategy,
     bayes_optimal_expectation,
     evaluate_baselines,
     gittins_arms,
@@ -132,6 +133,8 @@ def test_bayes_optimal_strategy_matches_its_value_by_hand():
     assert bayes_optimal_expectation(5, 10) == pytest.approx(6.660, abs=5e-4)
     with pytest.raises(ValueError, match="k_arms"):
         bayes_optimal_expectation(1, 10)
+    assert best_computed_strategy(20)[0] == "bayes_optimal"
+    assert best_computed_strategy(21)[0] == "gittins"
 
 
 def test_gittins_index_is_the_posterior_mean_with_one_pull_left_and_5_9_with_two():
